@@ -1,0 +1,1 @@
+//! Benchmarks for grt (see src/bin).

@@ -1,0 +1,63 @@
+//! # grt: a Go-style M:N green-thread runtime
+//!
+//! grt runs many lightweight *tasks* on a few OS threads, the way Go runs
+//! goroutines. Each task has its own stack, so it is written as ordinary
+//! blocking code — `read`, `join`, `lock` — and when it has to wait, the
+//! runtime switches its thread to another task instead of blocking it.
+//!
+//! ## G, M, P
+//! The three nouns of Go's scheduler (runtime/proc.go), and of this crate:
+//! - **G** — a task ([`task`]): a closure, a stack ([`stack`]) and the
+//!   registers saved when it is not running ([`arch`]).
+//! - **M** — a machine, i.e. an OS thread ([`machine`]). Each M runs the
+//!   scheduler loop on its own thread stack (its *g0*) and switches into
+//!   tasks from there.
+//! - **P** — a processor ([`processor`]): the right to run task code, with a
+//!   local run queue ([`run_queue`]). There are `GRT_MAXPROCS` Ps; an M must
+//!   hold one to run a task.
+//!
+//! Why three and not two? Ms cannot simply own run queues: an M that blocks
+//! in a system call would strand its queue. Tying queues to Ps, of which
+//! there are exactly as many as cores we want to use, lets a blocked M hand
+//! its P and queue to another M while keeping the number of threads running
+//! task code constant.
+//!
+//! ## The life of a task
+//! 1. [`go`] creates a G and puts it in the current P's `runnext` slot
+//!    ([`spawn`]; Go's `newproc`), then wakes an idle P if there is one
+//!    ([`schedule::wake_p`]; Go's `wakep`).
+//! 2. An M in [`schedule::schedule`] (Go's `schedule`) finds it: its own
+//!    queue first, then the global queue, then by stealing half of another
+//!    P's queue (`findRunnable`, `runqsteal`).
+//! 3. The M gives it a stack from the P's cache and switches to it (Go's
+//!    `execute`, `gogo`).
+//! 4. The task runs until it blocks: it records why and switches back to
+//!    g0 ([`park`]; Go's `gopark` via `mcall`). g0 marks it waiting.
+//! 5. Whoever it waits for readies it ([`park::TaskHandle::unpark`]; Go's
+//!    `goready`): back into a run queue, usually `runnext`.
+//! 6. When its closure returns, g0 takes its stack back into the cache and
+//!    the result goes to its [`JoinHandle`] ([`join`]; Go's `goexit`).
+//!
+//! The book in `docs/` walks through each step with the code.
+
+pub mod arch;
+mod join;
+mod machine;
+mod overflow;
+mod park;
+mod processor;
+mod run_queue;
+mod runtime;
+mod sched;
+mod schedule;
+mod spawn;
+mod stack;
+mod stats;
+mod task;
+
+pub use join::JoinHandle;
+pub use park::{current, park, yield_now, TaskHandle};
+pub use runtime::{run, RuntimeBuilder};
+pub use spawn::{go, Builder};
+pub use stats::{stats, Stats};
+pub use task::{TaskId, TaskState, WaitReason};

@@ -1,0 +1,215 @@
+//! M: an OS thread that runs tasks, and its g0 context.
+//!
+//! Go's `m` (runtime2.go). Each M runs the scheduler loop (`schedule`) on its
+//! own thread stack, which Go calls the M's `g0`: the loop never runs on a
+//! task's stack, so a task can park, exit or overflow without the scheduler
+//! standing on the stack in question. A task gives the CPU back by
+//! switching to g0 (Go's `mcall`) after leaving a note in `pending` saying
+//! what it wants done (park it, requeue it, bury it); g0 does that on its own
+//! stack, where it is safe to let another M pick the task up.
+//!
+//! The `Machine` lives on its thread's stack for the thread's whole life; a
+//! thread-local pointer to it is how a task finds "its" M. Because a task can
+//! move to another M whenever it switches out, a task must never hold a
+//! `&Machine` across a switch: it asks [`current`] again afterwards.
+//! (`current` is `#[inline(never)]` so the compiler cannot reuse a
+//! thread-local address computed on one thread after the task resumed on
+//! another.)
+
+use std::cell::{Cell, UnsafeCell};
+use std::io;
+use std::sync::Arc;
+use std::thread;
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::arch::Context;
+use crate::overflow;
+use crate::processor::Processor;
+use crate::sched::Sched;
+use crate::schedule;
+use crate::task::{TaskRef, WaitReason};
+
+/// What a task asked g0 to do with it when it switched out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pending {
+    /// Nothing asked (g0 is running, not returning from a task).
+    Nothing,
+    /// `yield_now`: back to the run queue.
+    Yield,
+    /// Park until unparked (the park token protocol in park.rs).
+    Park(WaitReason),
+    /// The task's closure has returned: free its stack.
+    Exit,
+}
+
+/// Why a sleeping M was woken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wakeup {
+    /// Run with P `p`; `spinning` says whether the waker counted this M as
+    /// spinning (Go's `startm(pp, spinning)` sets `mp.spinning`).
+    Handoff { p: usize, spinning: bool },
+    /// The runtime is ending: exit.
+    Shutdown,
+}
+
+/// The part of an M that other threads touch: how to wake it.
+pub struct MachineShared {
+    /// M id, for traces and thread names.
+    pub id: usize,
+    /// The reason to wake up, set by the waker (Go's `m.nextp` plus `m.park` note).
+    wakeup: Mutex<Option<Wakeup>>,
+    /// Signalled when `wakeup` is set.
+    wake: Condvar,
+}
+
+impl MachineShared {
+    fn new(id: usize) -> MachineShared {
+        MachineShared {
+            id,
+            wakeup: Mutex::new(None),
+            wake: Condvar::new(),
+        }
+    }
+
+    /// Go's `notewakeup(&mp.park)`.
+    pub fn wake(&self, why: Wakeup) {
+        let mut slot = self.wakeup.lock();
+        debug_assert!(slot.is_none(), "M woken twice");
+        *slot = Some(why);
+        self.wake.notify_one();
+    }
+
+    /// Go's `notesleep(&mp.park)`: blocks the thread until [`wake`](Self::wake).
+    pub fn sleep(&self) -> Wakeup {
+        let mut slot = self.wakeup.lock();
+        loop {
+            if let Some(why) = slot.take() {
+                return why;
+            }
+            self.wake.wait(&mut slot);
+        }
+    }
+}
+
+/// An M, owned by its thread and living on that thread's stack.
+pub struct Machine {
+    /// The runtime this M serves.
+    pub sched: Arc<Sched>,
+    /// What others need to wake this M.
+    pub shared: Arc<MachineShared>,
+    /// The P this M holds, if any (Go's `m.p`).
+    p: Cell<Option<usize>>,
+    /// Looking for work without having found any (Go's `m.spinning`).
+    pub spinning: Cell<bool>,
+    /// The scheduler's saved context while a task runs (Go's `g0.sched`).
+    pub g0: UnsafeCell<Context>,
+    /// The task running on this M (Go's `m.curg`).
+    current: UnsafeCell<Option<TaskRef>>,
+    /// The running task's request to g0.
+    pub pending: Cell<Pending>,
+    /// State of this M's xorshift generator for steal order.
+    rand: Cell<u64>,
+}
+
+thread_local! {
+    /// The Machine of this thread, or null on threads that are not Ms.
+    static CURRENT: Cell<*const Machine> = const { Cell::new(std::ptr::null()) };
+}
+
+/// This thread's M, if it is one.
+///
+/// The reference is valid until the calling task next switches out; do not
+/// keep it across [`crate::park`]/`yield_now` (see the module comment).
+#[inline(never)]
+pub fn current<'a>() -> Option<&'a Machine> {
+    let ptr = CURRENT.with(Cell::get);
+    // SAFETY: CURRENT points at the Machine on this thread's stack, set by
+    // `Machine::run_loop` for exactly as long as that Machine is alive; every
+    // task runs inside that loop, so the Machine outlives any use by the
+    // caller that respects the contract above.
+    unsafe { ptr.as_ref() }
+}
+
+impl Machine {
+    fn new(sched: Arc<Sched>, shared: Arc<MachineShared>, p: usize, spinning: bool) -> Machine {
+        Machine {
+            sched,
+            p: Cell::new(Some(p)),
+            spinning: Cell::new(spinning),
+            g0: UnsafeCell::new(Context::empty()),
+            current: UnsafeCell::new(None),
+            pending: Cell::new(Pending::Nothing),
+            // Seeded from the M id: steal orders differ between Ms, which is
+            // all the randomness is for.
+            rand: Cell::new(0x9E37_79B9_7F4A_7C15 ^ ((shared.id as u64 + 1) << 17)),
+            shared,
+        }
+    }
+
+    /// Runs the scheduler on the calling thread, holding P `p`, until the
+    /// runtime shuts down. `run` uses this for M0 on the caller's thread;
+    /// [`start_thread`] for every other M.
+    pub fn run_on_this_thread(sched: Arc<Sched>, id: usize, p: usize, spinning: bool) {
+        let shared = Arc::new(MachineShared::new(id));
+        let m = Machine::new(sched, shared, p, spinning);
+        let _altstack = overflow::AltStack::ensure();
+        CURRENT.with(|c| c.set(&m));
+        schedule::schedule(&m);
+        CURRENT.with(|c| c.set(std::ptr::null()));
+    }
+
+    /// The P this M holds. Panics if it holds none (a scheduler bug).
+    pub fn p(&self) -> &Processor {
+        &self.sched.procs[self.p.get().expect("M without a P")]
+    }
+
+    pub fn p_id(&self) -> Option<usize> {
+        self.p.get()
+    }
+
+    pub fn set_p(&self, p: Option<usize>) {
+        self.p.set(p);
+    }
+
+    /// The running task, if this M is running one.
+    pub fn current_task(&self) -> Option<&TaskRef> {
+        // SAFETY: `current` is only written by this M's g0 while no task
+        // runs (set_current/take_current), and read by the task it names;
+        // both are on this thread, never at the same time.
+        unsafe { (*self.current.get()).as_ref() }
+    }
+
+    pub fn set_current(&self, task: TaskRef) {
+        // SAFETY: called on g0 only, while no task runs on this M.
+        unsafe { *self.current.get() = Some(task) }
+    }
+
+    pub fn take_current(&self) -> Option<TaskRef> {
+        // SAFETY: as set_current.
+        unsafe { (*self.current.get()).take() }
+    }
+
+    /// A pseudo-random number (xorshift64*), for steal order.
+    pub fn rand(&self) -> u64 {
+        let mut x = self.rand.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rand.set(x);
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+}
+
+/// Starts an OS thread for a new M that begins holding P `p` (Go's `newm`).
+pub fn start_thread(
+    sched: &Arc<Sched>,
+    p: usize,
+    spinning: bool,
+) -> io::Result<thread::JoinHandle<()>> {
+    let sched = Arc::clone(sched);
+    let id = sched.next_m_id();
+    thread::Builder::new()
+        .name(format!("grt-m{id}"))
+        .spawn(move || Machine::run_on_this_thread(sched, id, p, spinning))
+}

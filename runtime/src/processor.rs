@@ -1,0 +1,123 @@
+//! P: a processor, the right to run tasks.
+//!
+//! Go's `p` (runtime2.go). There are exactly `GRT_MAXPROCS` of them; an M
+//! must hold one to run a task, so they bound the parallelism of task code,
+//! while Ms (threads) can outnumber them when some block. Each P owns what
+//! the hot paths need without locks: its run queue (proc.go's `runq`,
+//! `runnext`), a scheduling tick for fairness (`schedtick`), and a cache of
+//! free stacks (stack.go's `stackcache`).
+//!
+//! Invariant: the fields in `ProcessorLocal` are touched only by the M that
+//! currently holds this P, and a P changes hands only under `sched.lock`
+//! (idle list) or through an M's hand-off slot, both of which order memory.
+
+use std::cell::UnsafeCell;
+use std::io;
+
+use crate::run_queue::RunQueue;
+use crate::sched::Sched;
+use crate::stack::Stack;
+
+/// Stacks a P keeps for reuse: Go's `_StackCacheSize` is 32 KiB of small
+/// stacks; we count whole stacks. Half moves to or from the shared pool
+/// when the cache is full or empty, so a P that spawns and a P that retires
+/// tasks balance through the pool a batch at a time, not a lock per stack.
+pub const STACK_CACHE_MAX: usize = 32;
+
+pub struct Processor {
+    /// Index in `Sched::procs`.
+    pub id: usize,
+    /// Local run queue and `runnext`.
+    pub runq: RunQueue,
+    /// State only the holding M touches.
+    local: UnsafeCell<ProcessorLocal>,
+}
+
+pub struct ProcessorLocal {
+    /// Incremented on each new time slice; every 61st looks at the global
+    /// queue first so that it cannot starve (Go's `schedtick`).
+    pub schedtick: u32,
+    /// Free default-size stacks.
+    pub stacks: Vec<Stack>,
+}
+
+// SAFETY: `local` is only accessed by the M holding this P (module
+// invariant); everything else is atomic.
+unsafe impl Sync for Processor {}
+
+impl Processor {
+    pub fn new(id: usize) -> Processor {
+        Processor {
+            id,
+            runq: RunQueue::new(),
+            local: UnsafeCell::new(ProcessorLocal {
+                schedtick: 0,
+                stacks: Vec::new(),
+            }),
+        }
+    }
+
+    /// The holder's private state.
+    ///
+    /// # Safety
+    /// The caller's M must hold this P, and must not keep two of these
+    /// references alive at once.
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn local(&self) -> &mut ProcessorLocal {
+        // SAFETY: exclusive access is the caller's promise.
+        unsafe { &mut *self.local.get() }
+    }
+
+    /// A stack of the runtime's default size, from this P's cache, else a
+    /// batch from the shared pool, else a fresh reservation.
+    ///
+    /// # Safety
+    /// The caller's M holds this P.
+    pub unsafe fn take_stack(&self, sched: &Sched) -> io::Result<Stack> {
+        // SAFETY: the caller holds this P.
+        let cache = unsafe { &mut self.local().stacks };
+        if cache.is_empty() {
+            cache.extend(sched.stack_pool_take(STACK_CACHE_MAX / 2));
+        }
+        match cache.pop() {
+            Some(stack) => Ok(stack),
+            None => Stack::new(sched.default_stack_size),
+        }
+    }
+
+    /// Makes sure the next `take_stack` will not fail, so that `spawn` can
+    /// report a memory limit to its caller instead of to the task's joiner.
+    ///
+    /// # Safety
+    /// The caller's M holds this P.
+    pub unsafe fn reserve_stack(&self, sched: &Sched) -> io::Result<()> {
+        // SAFETY: the caller holds this P.
+        let cache = unsafe { &mut self.local().stacks };
+        if cache.is_empty() {
+            cache.extend(sched.stack_pool_take(STACK_CACHE_MAX / 2));
+            if cache.is_empty() {
+                cache.push(Stack::new(sched.default_stack_size)?);
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes back the stack of a task that ended. Stacks of another size are
+    /// unmapped; default ones shed their deep pages and are cached.
+    ///
+    /// # Safety
+    /// The caller's M holds this P.
+    pub unsafe fn give_stack(&self, sched: &Sched, stack: Stack) {
+        if stack.size() != sched.default_stack_size {
+            return;
+        }
+        stack.release_deep_pages();
+        // SAFETY: the caller holds this P.
+        let cache = unsafe { &mut self.local().stacks };
+        cache.push(stack);
+        if cache.len() >= STACK_CACHE_MAX {
+            let spill = cache.split_off(STACK_CACHE_MAX / 2);
+            sched.stack_pool_give(spill);
+        }
+    }
+}

@@ -1,0 +1,286 @@
+//! The per-P local run queue: a fixed ring of 256 task slots plus a
+//! `runnext` slot, that its owner uses without locks and other Ps steal half
+//! of. This is Go's `runqput`, `runqget`, `runqgrab` and `runqsteal`
+//! (proc.go), written out in Rust.
+//!
+//! Why not crossbeam-deque? Its Chase-Lev deque grows without bound and
+//! steals one task (or a batch into a fresh deque) at a time; Go's ring has a
+//! fixed size, so overflow is an explicit event (half the ring moves to the
+//! global queue in one lock acquisition, `runqputslow`), and a thief takes
+//! half the victim's work straight into its own ring in one CAS. Both are
+//! properties the book discusses, so we keep Go's shape.
+//!
+//! Invariants:
+//! - Only the owning P writes `tail` and the slots between `tail` and
+//!   `head + LEN`; anyone may advance `head`, only with a CAS, and only after
+//!   reading the slots it takes. A slot is rewritten by the owner only once
+//!   `tail - head < LEN` says it is free, so a thief whose CAS on `head`
+//!   succeeds read slots nobody had overwritten.
+//! - `runnext` holds a task that runs before everything in the ring: the task
+//!   most recently readied by the running one (Go's `runqput(pp, gp, true)`),
+//!   so a pair talking through a channel ping-pongs without queueing behind
+//!   everyone else. It is stolen only as a last resort.
+//! - Every pointer in the ring or in `runnext` is an owned `Arc<Task>` turned
+//!   into a raw pointer; whoever takes it out turns it back.
+
+use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+use std::sync::Arc;
+
+use crate::task::{Task, TaskRef};
+
+/// Slots in the ring: Go's `len(p.runq)`. A power of two so indices wrap
+/// with a mask; big enough that a burst of spawns rarely spills to the
+/// global queue, small enough that a P's queue is cheap to scan.
+pub const LEN: u32 = 256;
+
+/// A P's run queue.
+pub struct RunQueue {
+    /// Next slot to take from; advanced by the owner and by thieves (CAS).
+    head: AtomicU32,
+    /// Next free slot; written only by the owner.
+    tail: AtomicU32,
+    /// The ring itself.
+    slots: Box<[AtomicPtr<Task>]>,
+    /// The task to run next, ahead of the ring.
+    runnext: AtomicPtr<Task>,
+}
+
+/// Where the owner's `put` sent the tasks that did not fit.
+pub enum Overflow {
+    /// Everything fit in the ring.
+    None,
+    /// The ring was full: half of it plus the new task, oldest first, for the global queue.
+    Spill(Vec<TaskRef>),
+}
+
+impl RunQueue {
+    pub fn new() -> RunQueue {
+        RunQueue {
+            head: AtomicU32::new(0),
+            tail: AtomicU32::new(0),
+            slots: (0..LEN).map(|_| AtomicPtr::default()).collect(),
+            runnext: AtomicPtr::default(),
+        }
+    }
+
+    fn slot(&self, i: u32) -> &AtomicPtr<Task> {
+        &self.slots[(i % LEN) as usize]
+    }
+
+    /// Owner only: queues `task`. With `next`, the task goes into `runnext`
+    /// and the task it displaces goes to the tail (Go's `runqput`).
+    pub fn put(&self, task: TaskRef, next: bool) -> Overflow {
+        let mut ptr = Arc::into_raw(task).cast_mut();
+        if next {
+            let old = self.runnext.swap(ptr, Ordering::AcqRel);
+            if old.is_null() {
+                return Overflow::None;
+            }
+            ptr = old;
+        }
+        loop {
+            let head = self.head.load(Ordering::Acquire);
+            let tail = self.tail.load(Ordering::Relaxed);
+            if tail.wrapping_sub(head) < LEN {
+                self.slot(tail).store(ptr, Ordering::Relaxed);
+                self.tail.store(tail.wrapping_add(1), Ordering::Release);
+                return Overflow::None;
+            }
+            if let Some(mut batch) = self.grab_half_for_overflow(head, tail) {
+                // SAFETY: ptr came from Arc::into_raw and we still own it.
+                batch.push(unsafe { Arc::from_raw(ptr) });
+                return Overflow::Spill(batch);
+            }
+            // A thief moved head under us: there is room now.
+        }
+    }
+
+    /// Go's `runqputslow`: takes the older half of a full ring, or `None` if a
+    /// thief changed `head` meanwhile.
+    fn grab_half_for_overflow(&self, head: u32, tail: u32) -> Option<Vec<TaskRef>> {
+        let n = tail.wrapping_sub(head) / 2;
+        debug_assert_eq!(n, LEN / 2, "ring not full");
+        let taken: Vec<*mut Task> = (0..n)
+            .map(|i| self.slot(head.wrapping_add(i)).load(Ordering::Relaxed))
+            .collect();
+        self.head
+            .compare_exchange(
+                head,
+                head.wrapping_add(n),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
+            .ok()?;
+        // SAFETY: the CAS made these slots ours; each holds an owned Arc.
+        Some(
+            taken
+                .into_iter()
+                .map(|p| unsafe { Arc::from_raw(p) })
+                .collect(),
+        )
+    }
+
+    /// Owner only: the next task to run and whether it came from `runnext`
+    /// (Go's `inheritTime`: such a task shares the time slice of the one
+    /// that readied it rather than starting a new one).
+    pub fn get(&self) -> Option<(TaskRef, bool)> {
+        let next = self.runnext.load(Ordering::Relaxed);
+        if !next.is_null()
+            && self
+                .runnext
+                .compare_exchange(
+                    next,
+                    std::ptr::null_mut(),
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+        {
+            // SAFETY: the CAS took ownership of the Arc stored in runnext.
+            return Some((unsafe { Arc::from_raw(next) }, true));
+        }
+        loop {
+            let head = self.head.load(Ordering::Acquire);
+            let tail = self.tail.load(Ordering::Relaxed);
+            if head == tail {
+                return None;
+            }
+            let ptr = self.slot(head).load(Ordering::Relaxed);
+            if self
+                .head
+                .compare_exchange(
+                    head,
+                    head.wrapping_add(1),
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+            {
+                // SAFETY: the CAS took the slot; it held an owned Arc.
+                return Some((unsafe { Arc::from_raw(ptr) }, false));
+            }
+        }
+    }
+
+    /// Owner only: appends tasks taken from the global queue or a thief's
+    /// catch; the caller guarantees they fit (see [`RunQueue::free_slots`]).
+    pub fn put_batch(&self, tasks: impl IntoIterator<Item = TaskRef>) {
+        let mut tail = self.tail.load(Ordering::Relaxed);
+        for task in tasks {
+            debug_assert!(tail.wrapping_sub(self.head.load(Ordering::Acquire)) < LEN);
+            self.slot(tail)
+                .store(Arc::into_raw(task).cast_mut(), Ordering::Relaxed);
+            tail = tail.wrapping_add(1);
+        }
+        self.tail.store(tail, Ordering::Release);
+    }
+
+    /// Owner only: how many more tasks the ring takes without overflowing.
+    pub fn free_slots(&self) -> u32 {
+        let head = self.head.load(Ordering::Acquire);
+        LEN - self.tail.load(Ordering::Relaxed).wrapping_sub(head)
+    }
+
+    /// Tasks queued, `runnext` included. Exact for the owner; a hint for others.
+    pub fn len(&self) -> usize {
+        loop {
+            let head = self.head.load(Ordering::Acquire);
+            let tail = self.tail.load(Ordering::Acquire);
+            let next = !self.runnext.load(Ordering::Acquire).is_null();
+            if head == self.head.load(Ordering::Acquire) {
+                return tail.wrapping_sub(head) as usize + next as usize;
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Thief side (Go's `runqsteal`): moves half of `victim`'s tasks into
+    /// this ring, whose owner must be the caller, and returns one of them to
+    /// run now, with how many were taken. With `take_runnext`, an otherwise
+    /// empty victim gives up its `runnext` (Go does this only on the last
+    /// steal round).
+    pub fn steal_half(&self, victim: &RunQueue, take_runnext: bool) -> Option<(TaskRef, u32)> {
+        let tail = self.tail.load(Ordering::Relaxed);
+        let n = victim.grab_half(self, tail, take_runnext);
+        if n == 0 {
+            return None;
+        }
+        let last = tail.wrapping_add(n - 1);
+        let ptr = self.slot(last).load(Ordering::Relaxed);
+        if n > 1 {
+            self.tail.store(last, Ordering::Release);
+        }
+        // SAFETY: the slot at `last` is past our published tail, so only we
+        // can see it; it holds an owned Arc moved in by grab_half.
+        Some((unsafe { Arc::from_raw(ptr) }, n))
+    }
+
+    /// Go's `runqgrab`: copies half of this queue into `into`'s ring starting
+    /// at `into_tail` and commits by advancing our `head`. Returns how many.
+    fn grab_half(&self, into: &RunQueue, into_tail: u32, take_runnext: bool) -> u32 {
+        loop {
+            let head = self.head.load(Ordering::Acquire);
+            let tail = self.tail.load(Ordering::Acquire);
+            let available = tail.wrapping_sub(head);
+            let n = available - available / 2;
+            if n == 0 {
+                if !take_runnext {
+                    return 0;
+                }
+                let next = self.runnext.load(Ordering::Acquire);
+                if next.is_null() {
+                    return 0;
+                }
+                if self
+                    .runnext
+                    .compare_exchange(
+                        next,
+                        std::ptr::null_mut(),
+                        Ordering::AcqRel,
+                        Ordering::Relaxed,
+                    )
+                    .is_err()
+                {
+                    continue;
+                }
+                into.slot(into_tail).store(next, Ordering::Relaxed);
+                return 1;
+            }
+            if n > LEN / 2 {
+                // head and tail were read at different moments; try again.
+                continue;
+            }
+            for i in 0..n {
+                let ptr = self.slot(head.wrapping_add(i)).load(Ordering::Relaxed);
+                into.slot(into_tail.wrapping_add(i))
+                    .store(ptr, Ordering::Relaxed);
+            }
+            if self
+                .head
+                .compare_exchange(
+                    head,
+                    head.wrapping_add(n),
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+            {
+                return n;
+            }
+        }
+    }
+
+    /// Takes every queued task out (used when a runtime shuts down).
+    pub fn drain(&self) -> Vec<TaskRef> {
+        std::iter::from_fn(|| self.get().map(|(task, _)| task)).collect()
+    }
+}
+
+impl Drop for RunQueue {
+    fn drop(&mut self) {
+        drop(self.drain());
+    }
+}

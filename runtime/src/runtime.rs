@@ -1,0 +1,174 @@
+//! Starting and ending a runtime: `grt::run` and `RuntimeBuilder`.
+//!
+//! Go's runtime starts before `main` (`rt0_go`, `schedinit`, `newproc` for
+//! `main`, `mstart` on m0) and ends the process when `main` returns. A
+//! library cannot own the process, so `run(f)` does the same inside a call:
+//! it builds a scheduler, makes the calling thread M0 holding P0, runs `f`
+//! as task 1 (Go's main goroutine), and when that task returns it stops
+//! every M and returns `f`'s result.
+//!
+//! What ending means: as in Go, tasks still alive when the main task returns
+//! do not run again. Each M stops at its next scheduling point (a task that
+//! never parks, yields or ends keeps its M, and `run`, waiting). Tasks left
+//! parked or queued are dropped with their stacks unmapped; values living on
+//! those stacks are not dropped (there is no safe way to unwind a suspended
+//! stack from outside), so they leak, as they would at process exit.
+//!
+//! Every `run` is its own runtime: its own Ps, Ms, queues and counters, so
+//! parallel tests (cargo runs them on several threads) never share one.
+
+use std::env;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::{Arc, Once};
+
+use crate::join::{Packet, Spawned};
+use crate::machine::{self, Machine};
+use crate::overflow;
+use crate::sched::Sched;
+use crate::schedule;
+use crate::stack::{page_size, DEFAULT_STACK_SIZE};
+use crate::task::Task;
+
+/// Runtime configuration. Unset values come from the environment
+/// (`GRT_MAXPROCS`, `GRT_STACK_SIZE`), then from defaults (one P per CPU,
+/// 256 KiB stacks).
+#[derive(Debug, Default)]
+pub struct RuntimeBuilder {
+    max_procs: Option<usize>,
+    stack_size: Option<usize>,
+}
+
+impl RuntimeBuilder {
+    pub fn new() -> RuntimeBuilder {
+        RuntimeBuilder::default()
+    }
+
+    /// Number of Ps: how many tasks run in parallel (Go's `GOMAXPROCS`).
+    pub fn max_procs(mut self, n: usize) -> RuntimeBuilder {
+        assert!(n > 0, "grt: max_procs must be at least 1");
+        self.max_procs = Some(n);
+        self
+    }
+
+    /// Default usable stack bytes per task (rounded up to whole pages).
+    pub fn stack_size(mut self, bytes: usize) -> RuntimeBuilder {
+        assert!(bytes > 0, "grt: stack_size must be positive");
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Runs `f` as the main task of a new runtime on this thread and the
+    /// runtime's own, and returns its result once every M has stopped. A
+    /// panic in `f` resumes on the caller's thread, after shutdown.
+    ///
+    /// Panics if called from inside a grt task.
+    pub fn run<F, T>(self, f: F) -> T
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        assert!(
+            machine::current().is_none(),
+            "grt::run called from inside a grt runtime; spawn a task with grt::go instead"
+        );
+        let procs = self.max_procs.unwrap_or_else(|| {
+            env_usize("GRT_MAXPROCS")
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        });
+        let stack_size = self
+            .stack_size
+            .or_else(|| env_usize("GRT_STACK_SIZE"))
+            .unwrap_or(DEFAULT_STACK_SIZE)
+            .next_multiple_of(page_size());
+        overflow::install_handler();
+        install_panic_hook();
+
+        let sched = Arc::new(Sched::new(procs, stack_size));
+        {
+            let mut locked = sched.locked.lock();
+            for p in (1..procs).rev() {
+                sched.idle_p_put(&mut locked, p);
+            }
+        }
+        let packet = Arc::new(Packet::new());
+        let main_sched = Arc::clone(&sched);
+        let main = move || {
+            // Shut down even if `f` panics; the panic travels on to `run`.
+            let result = panic::catch_unwind(AssertUnwindSafe(f));
+            schedule::begin_shutdown(&main_sched);
+            result
+        };
+        let task = Arc::new(Task::new(
+            Arc::clone(&sched),
+            Some("main".into()),
+            None,
+            Box::new(Spawned {
+                f: main,
+                packet: Arc::clone(&packet),
+            }),
+        ));
+        sched
+            .counters
+            .spawned
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        schedule::put_runnable(&sched, &sched.procs[0], task, true);
+
+        Machine::run_on_this_thread(Arc::clone(&sched), sched.next_m_id(), 0, false);
+
+        let threads = std::mem::take(&mut *sched.threads.lock());
+        for thread in threads {
+            // An M thread only ends by returning from its loop; a panic
+            // there is a scheduler bug worth surfacing.
+            thread.join().expect("grt: an M thread panicked");
+        }
+        release_leftover_tasks(&sched);
+        match packet.try_take() {
+            Some(Ok(Ok(value))) => value,
+            Some(Ok(Err(panic))) | Some(Err(panic)) => panic::resume_unwind(panic),
+            None => unreachable!("runtime ended before its main task"),
+        }
+    }
+}
+
+/// Runs `f` as the main task of a new runtime configured from the
+/// environment, and returns its result. See [`RuntimeBuilder::run`].
+pub fn run<F, T>(f: F) -> T
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    RuntimeBuilder::new().run(f)
+}
+
+/// Drops the tasks still queued when the runtime ends; their Arcs point back
+/// at the scheduler, so leaving them would leak it.
+fn release_leftover_tasks(sched: &Sched) {
+    let global = std::mem::take(&mut sched.locked.lock().global);
+    drop(global);
+    for p in sched.procs.iter() {
+        drop(p.runq.drain());
+    }
+}
+
+fn env_usize(name: &str) -> Option<usize> {
+    let value = env::var(name).ok()?;
+    match value.trim().parse::<usize>() {
+        Ok(n) if n > 0 => Some(n),
+        _ => panic!("grt: {name} must be a positive integer, got {value:?}"),
+    }
+}
+
+/// Adds the task's id and name to panic messages: the default hook names
+/// only the thread, which for a task is whichever M it happened to run on.
+fn install_panic_hook() {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let previous = panic::take_hook();
+        panic::set_hook(Box::new(move |info| {
+            if let Some(task) = machine::current().and_then(Machine::current_task) {
+                eprintln!("grt: task {} '{}' panicked:", task.id, task.display_name());
+            }
+            previous(info);
+        }));
+    });
+}

@@ -1,0 +1,164 @@
+//! The scheduler's shared state: Go's `schedt` (runtime2.go).
+//!
+//! One `Sched` per runtime, shared by its Ms and tasks through an `Arc`.
+//! Nothing here is process-global, so several runtimes (one per `grt::run`
+//! call, e.g. in parallel tests) never meet.
+//!
+//! The lock: like Go's `sched.lock`, one mutex guards the global run queue,
+//! the idle P list and the idle M list together. Putting all three under one
+//! lock is what makes "give up my P and go to sleep" atomic with respect to
+//! "queue work and look for an idle P to run it", the heart of the spinning
+//! protocol in schedule.rs. The counts that the fast paths read without the
+//! lock (`global_len`, `npidle`, `nmspinning`) are mirrored in atomics and
+//! only changed under the lock (except `nmspinning`, see schedule.rs).
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+
+use parking_lot::Mutex;
+
+use crate::machine::MachineShared;
+use crate::processor::Processor;
+use crate::run_queue;
+use crate::stack::Stack;
+use crate::stats::Counters;
+use crate::task::{TaskId, TaskRef};
+
+/// Stacks the runtime-wide pool keeps for Ps whose caches run dry; beyond
+/// this a spilled stack is unmapped. Go's global `stackpool` is unbounded
+/// until GC frees spans; we bound it so a burst of a million tasks does not
+/// pin a million stacks after it ends.
+const STACK_POOL_MAX: usize = 1024;
+
+/// What `sched.lock` protects.
+pub struct Locked {
+    /// The global run queue (Go's `sched.runq`): overflow from full local
+    /// queues, yields from tasks on Ps that go idle, and wake-ups from
+    /// outside the runtime.
+    pub global: VecDeque<TaskRef>,
+    /// Ps that no M holds (Go's `sched.pidle`).
+    pub idle_ps: Vec<usize>,
+    /// Ms asleep in `stop_m`, waiting to be handed a P (Go's `sched.midle`).
+    pub idle_ms: Vec<Arc<MachineShared>>,
+    /// Set once the main task has returned; Ms exit instead of sleeping.
+    pub shutting_down: bool,
+}
+
+pub struct Sched {
+    /// All Ps, indexed by id; their number is fixed for the runtime's life.
+    pub procs: Box<[Processor]>,
+    /// Global queue, idle lists, shutdown flag.
+    pub locked: Mutex<Locked>,
+    /// `locked.global.len()`, readable without the lock.
+    pub global_len: AtomicUsize,
+    /// `locked.idle_ps.len()`, readable without the lock.
+    pub npidle: AtomicUsize,
+    /// Ms looking for work without having found any (Go's `sched.nmspinning`).
+    pub nmspinning: AtomicUsize,
+    /// `locked.shutting_down`, readable without the lock.
+    pub shutdown: AtomicBool,
+    /// The stack size tasks get unless their builder says otherwise.
+    pub default_stack_size: usize,
+    /// Spare default-size stacks shared by all Ps (Go's `stackpool`).
+    pub stack_pool: Mutex<Vec<Stack>>,
+    /// Next task id to hand out.
+    next_task_id: AtomicU64,
+    /// Next M id to hand out.
+    next_m_id: AtomicUsize,
+    /// OS threads started for Ms, joined when the runtime ends.
+    pub threads: Mutex<Vec<thread::JoinHandle<()>>>,
+    /// Event counters for `grt::stats()`.
+    pub counters: Counters,
+}
+
+impl Sched {
+    pub fn new(nprocs: usize, default_stack_size: usize) -> Sched {
+        assert!(nprocs > 0, "a runtime needs at least one P");
+        Sched {
+            procs: (0..nprocs).map(Processor::new).collect(),
+            locked: Mutex::new(Locked {
+                global: VecDeque::new(),
+                idle_ps: Vec::new(),
+                idle_ms: Vec::new(),
+                shutting_down: false,
+            }),
+            global_len: AtomicUsize::new(0),
+            npidle: AtomicUsize::new(0),
+            nmspinning: AtomicUsize::new(0),
+            shutdown: AtomicBool::new(false),
+            default_stack_size,
+            stack_pool: Mutex::new(Vec::new()),
+            next_task_id: AtomicU64::new(1),
+            next_m_id: AtomicUsize::new(0),
+            threads: Mutex::new(Vec::new()),
+            counters: Counters::default(),
+        }
+    }
+
+    pub fn next_task_id(&self) -> TaskId {
+        TaskId::new(self.next_task_id.fetch_add(1, Ordering::Relaxed))
+    }
+
+    pub fn next_m_id(&self) -> usize {
+        self.next_m_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Go's `globrunqput`/`globrunqputbatch`; the caller holds the lock.
+    pub fn global_push(&self, locked: &mut Locked, tasks: impl IntoIterator<Item = TaskRef>) {
+        locked.global.extend(tasks);
+        self.global_len.store(locked.global.len(), Ordering::SeqCst);
+    }
+
+    /// Go's `globrunqget`: takes a fair share of the global queue for P `p`
+    /// (all of it divided by the number of Ps, at most `max`, at most half a
+    /// local ring), returns the first and moves the rest into P's ring.
+    /// The caller holds the lock and owns P.
+    pub fn global_take(&self, locked: &mut Locked, p: &Processor, max: usize) -> Option<TaskRef> {
+        let len = locked.global.len();
+        if len == 0 {
+            return None;
+        }
+        let share = (len / self.procs.len() + 1)
+            .min(len)
+            .min(max.max(1))
+            .min(run_queue::LEN as usize / 2)
+            .min(p.runq.free_slots() as usize + 1);
+        let first = locked.global.pop_front();
+        p.runq.put_batch(locked.global.drain(..share - 1));
+        self.global_len.store(locked.global.len(), Ordering::SeqCst);
+        first
+    }
+
+    /// Go's `pidleput`; the caller holds the lock and gives up P `p`.
+    pub fn idle_p_put(&self, locked: &mut Locked, p: usize) {
+        locked.idle_ps.push(p);
+        self.npidle.store(locked.idle_ps.len(), Ordering::SeqCst);
+    }
+
+    /// Go's `pidleget`; the caller holds the lock.
+    pub fn idle_p_get(&self, locked: &mut Locked) -> Option<usize> {
+        let p = locked.idle_ps.pop();
+        self.npidle.store(locked.idle_ps.len(), Ordering::SeqCst);
+        p
+    }
+
+    /// Spare stack from the shared pool, if any.
+    pub fn stack_pool_take(&self, want: usize) -> Vec<Stack> {
+        let mut pool = self.stack_pool.lock();
+        let keep = pool.len().saturating_sub(want);
+        pool.split_off(keep)
+    }
+
+    /// Returns spare stacks to the shared pool; unmaps what does not fit.
+    pub fn stack_pool_give(&self, stacks: Vec<Stack>) {
+        let mut pool = self.stack_pool.lock();
+        let room = STACK_POOL_MAX.saturating_sub(pool.len());
+        let mut stacks = stacks;
+        let excess = stacks.split_off(room.min(stacks.len()));
+        pool.extend(stacks);
+        drop(pool);
+        drop(excess);
+    }
+}

@@ -1,0 +1,405 @@
+//! The scheduler loop: `schedule`, `find_runnable`, `execute`, and the
+//! protocol that decides when Ms sleep and wake (proc.go).
+//!
+//! # The problem
+//! Ms must run tasks whenever there are tasks and free Ps, yet burn no CPU
+//! when there are none, and a task readied on an idle runtime must start
+//! within microseconds. Go's design comment in proc.go rejects three easier
+//! answers, and so do we:
+//! 1. One central queue with all Ms waiting on it: every operation takes the
+//!    same lock; it does not scale past a few cores.
+//! 2. Wake an M every time a task is readied: a thread wake-up costs far more
+//!    than the task it would run, and most wake-ups find the work already
+//!    taken by the M that readied it.
+//! 3. Never wake anyone; let idle Ms poll: latency is fine but the CPU never
+//!    rests.
+//!
+//! # The protocol ("spinning" Ms)
+//! An M with a P that finds nothing in its own queue becomes *spinning*
+//! (counted in `nmspinning`) and tries to steal. At most about half the busy
+//! Ps' worth of Ms spin at once (`2 * nmspinning < nprocs - npidle`), so idle
+//! Ms do not all hammer the queues.
+//! - Whoever makes a task runnable (spawn, ready, overflow) then calls
+//!   [`wake_p`]: if there is an idle P and *no* spinning M, it starts one
+//!   (waking a sleeping M or creating a thread). One spinning M is enough:
+//!   when it finds work it stops spinning and, if it was the last spinner,
+//!   wakes another ([`reset_spinning`]), so wake-ups cascade only as far as
+//!   there is work.
+//! - A spinning M that finds nothing gives its P back, then decrements
+//!   `nmspinning`, then looks at every queue once more. Submitters do the
+//!   mirror image: queue the task, then read `nmspinning`. With both sides
+//!   ordered (SeqCst), either the submitter sees a spinner that will find
+//!   its task, or the spinner's last look sees the task. Nothing is lost.
+//!
+//! # Fairness
+//! A P looks at the global queue first on every 61st time slice (Go's
+//! constant: prime, so it does not resonate with task patterns), so tasks
+//! spilled there cannot starve behind a busy local queue. A task readied into
+//! `runnext` inherits the current time slice (`schedtick` is not advanced),
+//! so a ping-ponging pair cannot starve its P's other tasks either.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use crate::arch;
+use crate::machine::{self, Machine, Pending, Wakeup};
+use crate::processor::Processor;
+use crate::run_queue::Overflow;
+use crate::sched::Sched;
+use crate::task::{TaskRef, TaskState, WaitReason, TOKEN_EMPTY, TOKEN_PARKED};
+
+/// Go's constant from `schedule`: how often the global queue goes first.
+const GLOBAL_QUEUE_EVERY: u32 = 61;
+
+/// Rounds of stealing over all Ps before giving up (Go's `stealTries`).
+const STEAL_ROUNDS: usize = 4;
+
+/// The g0 loop of every M (Go's `schedule`): find a task, run it, repeat,
+/// until the runtime shuts down.
+pub fn schedule(m: &Machine) {
+    while let Some((task, inherit_time)) = find_runnable(m) {
+        if m.spinning.get() {
+            reset_spinning(m);
+        }
+        execute(m, task, inherit_time);
+    }
+}
+
+/// Go's `findRunnable`: blocks until there is a task for this M to run, and
+/// returns it with its `inherit_time` flag, or `None` at shutdown. On
+/// return the M holds a P.
+fn find_runnable(m: &Machine) -> Option<(TaskRef, bool)> {
+    let sched = &*m.sched;
+    loop {
+        if sched.shutdown.load(Ordering::Acquire) {
+            return None;
+        }
+        let p = m.p();
+        // SAFETY: this M holds p.
+        let tick = unsafe { p.local().schedtick };
+        if tick % GLOBAL_QUEUE_EVERY == 0 && sched.global_len.load(Ordering::Relaxed) > 0 {
+            if let Some(task) = sched.global_take(&mut sched.locked.lock(), p, 1) {
+                return Some((task, false));
+            }
+        }
+        if let Some(found) = p.runq.get() {
+            return Some(found);
+        }
+        if sched.global_len.load(Ordering::Relaxed) > 0 {
+            if let Some(task) = sched.global_take(&mut sched.locked.lock(), p, usize::MAX) {
+                return Some((task, false));
+            }
+        }
+        let nprocs = sched.procs.len();
+        if m.spinning.get()
+            || 2 * sched.nmspinning.load(Ordering::SeqCst)
+                < nprocs - sched.npidle.load(Ordering::SeqCst)
+        {
+            if !m.spinning.get() {
+                m.spinning.set(true);
+                sched.nmspinning.fetch_add(1, Ordering::SeqCst);
+            }
+            if let Some(task) = steal_work(m, p) {
+                return Some((task, false));
+            }
+        }
+
+        // Nothing to do: give up the P, then sleep.
+        {
+            let mut locked = sched.locked.lock();
+            if locked.shutting_down {
+                return None;
+            }
+            if let Some(task) = sched.global_take(&mut locked, p, usize::MAX) {
+                return Some((task, false));
+            }
+            sched.idle_p_put(&mut locked, p.id);
+            m.set_p(None);
+        }
+        if m.spinning.get() {
+            m.spinning.set(false);
+            sched.nmspinning.fetch_sub(1, Ordering::SeqCst);
+            // The last look (see the module comment): work queued while we
+            // were still counted as spinning would otherwise wait for the
+            // next submitter to wake someone.
+            if sched.global_len.load(Ordering::SeqCst) > 0
+                || sched.procs.iter().any(|p| !p.runq.is_empty())
+            {
+                let mut locked = sched.locked.lock();
+                if let Some(p) = sched.idle_p_get(&mut locked) {
+                    drop(locked);
+                    m.set_p(Some(p));
+                    m.spinning.set(true);
+                    sched.nmspinning.fetch_add(1, Ordering::SeqCst);
+                    continue;
+                }
+            }
+        }
+        stop_m(m);
+    }
+}
+
+/// Go's `stealWork`: a few rounds over the other Ps in random order,
+/// taking half of the first non-empty queue found. Only the last round may
+/// take a victim's `runnext`, which its owner is probably about to run.
+fn steal_work(m: &Machine, p: &Processor) -> Option<TaskRef> {
+    let sched = &*m.sched;
+    let n = sched.procs.len();
+    if n == 1 {
+        return None;
+    }
+    for round in 0..STEAL_ROUNDS {
+        let last_round = round == STEAL_ROUNDS - 1;
+        let (start, step) = random_order(m.rand(), n);
+        for i in 0..n {
+            let victim = &sched.procs[(start + i * step) % n];
+            if victim.id == p.id {
+                continue;
+            }
+            if let Some((task, stolen)) = p.runq.steal_half(&victim.runq, last_round) {
+                sched.counters.steals.fetch_add(1, Ordering::Relaxed);
+                sched
+                    .counters
+                    .tasks_stolen
+                    .fetch_add(stolen as u64, Ordering::Relaxed);
+                return Some(task);
+            }
+        }
+        if sched.shutdown.load(Ordering::Relaxed) {
+            return None;
+        }
+    }
+    None
+}
+
+/// Go's `randomOrder`: a random start and a random step coprime with `n`
+/// visit every P exactly once, in an order that differs between thieves.
+fn random_order(r: u64, n: usize) -> (usize, usize) {
+    let start = (r % n as u64) as usize;
+    let mut step = ((r >> 32) % n as u64) as usize + 1;
+    while gcd(step, n) != 1 {
+        step += 1;
+    }
+    (start, step)
+}
+
+fn gcd(mut a: usize, mut b: usize) -> usize {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+/// Go's `resetspinning`: this M found work and stops spinning; if it was
+/// the last spinner, another M starts looking, because there may be more.
+fn reset_spinning(m: &Machine) {
+    m.spinning.set(false);
+    let before = m.sched.nmspinning.fetch_sub(1, Ordering::SeqCst);
+    if before == 1 {
+        wake_p(&m.sched);
+    }
+}
+
+/// Go's `execute` plus the g0 half of `mcall`: runs `task` on this M until
+/// it switches back, then does what it asked.
+fn execute(m: &Machine, task: TaskRef, inherit_time: bool) {
+    let sched = &*m.sched;
+    let p = m.p();
+    if !inherit_time {
+        // SAFETY: this M holds p.
+        unsafe { p.local().schedtick = p.local().schedtick.wrapping_add(1) };
+    }
+    if !give_stack_on_first_run(m, p, &task) {
+        return;
+    }
+    loop {
+        task.set_state(TaskState::Running);
+        let to = task.context.get();
+        m.set_current(Arc::clone(&task));
+        // SAFETY: the task is not running anywhere else (we took it from a
+        // queue or it just switched out to us), its context was saved by a
+        // switch or forged by init_stack on its live stack, and g0's
+        // context lives in this Machine for the whole switch.
+        unsafe { arch::switch(m.g0.get(), to) };
+        drop(m.take_current());
+        match m.pending.replace(Pending::Nothing) {
+            Pending::Yield => {
+                sched.counters.yields.fetch_add(1, Ordering::Relaxed);
+                task.set_state(TaskState::Runnable);
+                put_runnable(sched, p, task, false);
+            }
+            Pending::Park(reason) => {
+                task.set_wait_reason(reason);
+                task.set_state(TaskState::Waiting);
+                // Commit the park (park.rs): from here on an unpark readies
+                // the task. If one already came, keep running it instead.
+                if task
+                    .token
+                    .compare_exchange(
+                        TOKEN_EMPTY,
+                        TOKEN_PARKED,
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    )
+                    .is_err()
+                {
+                    task.token.store(TOKEN_EMPTY, Ordering::Release);
+                    task.set_wait_reason(WaitReason::None);
+                    continue;
+                }
+                sched.counters.parks.fetch_add(1, Ordering::Relaxed);
+            }
+            Pending::Exit => {
+                task.set_state(TaskState::Dead);
+                sched.counters.exited.fetch_add(1, Ordering::Relaxed);
+                // SAFETY: the task is dead; nothing runs on its stack.
+                if let Some(stack) = unsafe { (*task.stack.get()).take() } {
+                    // SAFETY: this M holds p.
+                    unsafe { p.give_stack(sched, stack) };
+                }
+            }
+            Pending::Nothing => unreachable!("a task switched to g0 without saying why"),
+        }
+        return;
+    }
+}
+
+/// A task that has never run gets its stack now. If none can be had, its
+/// joiner learns why and the task is dropped; returns whether it can run.
+fn give_stack_on_first_run(m: &Machine, p: &Processor, task: &TaskRef) -> bool {
+    // SAFETY: we own the task (it came off a run queue to this M).
+    let slot = unsafe { &mut *task.stack.get() };
+    if slot.is_none() {
+        // SAFETY: this M holds p.
+        match unsafe { p.take_stack(&m.sched) } {
+            Ok(stack) => *slot = Some(stack),
+            Err(why) => {
+                task.set_state(TaskState::Dead);
+                // SAFETY: as above; the task never ran, so `main` is still there.
+                if let Some(main) = unsafe { (*task.main.get()).take() } {
+                    main.abandon(why);
+                }
+                return false;
+            }
+        }
+    }
+    // SAFETY: as above. A task that has a stack but no saved context is
+    // one whose builder supplied the stack: forge its first frame.
+    unsafe {
+        let context = &mut *task.context.get();
+        if context.stack_pointer().is_null() {
+            let top = slot.as_ref().expect("stack just set").top();
+            *context = arch::init_stack(top, crate::park::task_entry, 0);
+        }
+    }
+    true
+}
+
+/// Go's `runqput` with its spill (`runqputslow`) to the global queue.
+pub fn put_runnable(sched: &Sched, p: &Processor, task: TaskRef, next: bool) {
+    if let Overflow::Spill(batch) = p.runq.put(task, next) {
+        sched.global_push(&mut sched.locked.lock(), batch);
+    }
+}
+
+/// Go's `goready`: makes a parked task runnable. On an M of the task's own
+/// runtime it goes into this P's `runnext`; from anywhere else (a plain
+/// thread, another runtime) into the global queue.
+pub fn ready(task: TaskRef) {
+    task.set_wait_reason(WaitReason::None);
+    task.set_state(TaskState::Runnable);
+    let sched = Arc::clone(&task.sched);
+    match machine::current() {
+        Some(m) if Arc::ptr_eq(&m.sched, &sched) && m.p_id().is_some() => {
+            put_runnable(&sched, m.p(), task, true);
+        }
+        _ => sched.global_push(&mut sched.locked.lock(), [task]),
+    }
+    wake_p(&sched);
+}
+
+/// Go's `wakep`: if a P is idle and nobody is spinning, start an M to spin.
+pub fn wake_p(sched: &Arc<Sched>) {
+    if sched.npidle.load(Ordering::SeqCst) == 0 {
+        return;
+    }
+    if sched.nmspinning.load(Ordering::SeqCst) != 0
+        || sched
+            .nmspinning
+            .compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+    {
+        return;
+    }
+    start_m(sched, true);
+}
+
+/// Go's `startm`: gives an idle P to an idle M (or a new one). With
+/// `spinning`, the caller has already counted the M in `nmspinning`.
+fn start_m(sched: &Arc<Sched>, spinning: bool) {
+    let mut locked = sched.locked.lock();
+    let p = match sched.idle_p_get(&mut locked) {
+        Some(p) if !locked.shutting_down => p,
+        other => {
+            if let Some(p) = other {
+                sched.idle_p_put(&mut locked, p);
+            }
+            drop(locked);
+            if spinning {
+                sched.nmspinning.fetch_sub(1, Ordering::SeqCst);
+            }
+            return;
+        }
+    };
+    if let Some(idle) = locked.idle_ms.pop() {
+        drop(locked);
+        idle.wake(Wakeup::Handoff { p, spinning });
+        return;
+    }
+    // A new thread is started under the lock so that shutdown, which takes
+    // the lock to set its flag, sees every thread it must join.
+    match machine::start_thread(sched, p, spinning) {
+        Ok(handle) => sched.threads.lock().push(handle),
+        Err(err) => {
+            sched.idle_p_put(&mut locked, p);
+            drop(locked);
+            if spinning {
+                sched.nmspinning.fetch_sub(1, Ordering::SeqCst);
+            }
+            eprintln!("grt: cannot start a thread for an idle P, running with fewer: {err}");
+        }
+    }
+}
+
+/// Go's `stopm`: this M (already without a P) sleeps on the idle list until
+/// `start_m` hands it a P, or the runtime shuts down.
+fn stop_m(m: &Machine) {
+    {
+        let mut locked = m.sched.locked.lock();
+        if locked.shutting_down {
+            return;
+        }
+        locked.idle_ms.push(Arc::clone(&m.shared));
+    }
+    match m.shared.sleep() {
+        Wakeup::Handoff { p, spinning } => {
+            m.set_p(Some(p));
+            m.spinning.set(spinning);
+        }
+        Wakeup::Shutdown => {}
+    }
+}
+
+/// The main task has returned: every M exits at its next scheduling point,
+/// sleeping ones are woken to do so.
+pub fn begin_shutdown(sched: &Sched) {
+    let idle = {
+        let mut locked = sched.locked.lock();
+        locked.shutting_down = true;
+        sched.shutdown.store(true, Ordering::Release);
+        std::mem::take(&mut locked.idle_ms)
+    };
+    for m in idle {
+        m.wake(Wakeup::Shutdown);
+    }
+}

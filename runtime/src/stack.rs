@@ -1,0 +1,247 @@
+//! Task stacks: one virtual reservation each, a guard page below, pages
+//! committed by the OS only when the task touches them.
+//!
+//! Go starts every goroutine on a 2 KiB stack and grows it by copying it to a
+//! block twice the size (`newstack`, `copystack` in stack.go), fixing up every
+//! pointer into the old stack as it goes. That works because Go's compiler
+//! records where every pointer lives in every frame. Rust's does not: a
+//! `&mut` to a local can be anywhere (in a register, a heap object, another
+//! task's queue), so a stack can never move once a task runs on it. We get
+//! growth from the OS instead: each stack is a large `mmap` reservation
+//! (256 KiB by default) of which the kernel commits a 4 KiB page only on first
+//! touch. An idle task costs one or two pages of memory, a deep one costs what
+//! it used, and nothing is ever copied. The price: a page (4 KiB) is the
+//! smallest unit, against Go's 2 KiB, and the reservation bounds the depth.
+//!
+//! Go shrinks stacks at GC time (`shrinkstack`); our analogue is
+//! [`Stack::release_deep_pages`], which hands the pages below the top
+//! [`KEEP_RESIDENT`] bytes back to the kernel when a stack returns to a cache.
+//!
+//! The guard page: on Linux 6.13+ `madvise(MADV_GUARD_INSTALL)` marks it
+//! inside the same mapping, so a stack costs one VMA (and neighbouring stacks
+//! even merge into one), and a million stacks fit under the default
+//! `vm.max_map_count` of 65530. Older kernels get `mprotect(PROT_NONE)`, which
+//! splits the mapping in two; the error for a failed reservation says so.
+
+use std::io;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+/// Default usable stack size: Go's maximum is 1 GB, its start 2 KiB; 256 KiB
+/// is deep enough for ordinary blocking-style code (a TLS handshake, a parser)
+/// and small enough that a million reservations fit in the address space.
+pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
+
+/// Bytes at the top of a stack left committed when it is cached for reuse.
+/// Most tasks never go deeper, so their next owner starts without page
+/// faults; the pages below are returned to the kernel. 32 KiB is a guess
+/// that keeps spawn-heavy benchmarks fault-free; see docs/benchmarks.md.
+pub const KEEP_RESIDENT: usize = 32 * 1024;
+
+/// `MADV_GUARD_INSTALL` from Linux 6.13 (uapi/asm-generic/mman-common.h);
+/// not yet in every libc crate release.
+const MADV_GUARD_INSTALL: libc::c_int = 102;
+
+/// How guard pages are installed on this kernel: found out on first use and
+/// shared by all runtimes in the process (it is a fact about the kernel).
+static GUARD_MODE: AtomicU8 = AtomicU8::new(GUARD_UNKNOWN);
+const GUARD_UNKNOWN: u8 = 0;
+const GUARD_MADVISE: u8 = 1;
+const GUARD_MPROTECT: u8 = 2;
+
+/// The system page size, read once.
+pub fn page_size() -> usize {
+    static PAGE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    // SAFETY: sysconf has no preconditions.
+    *PAGE.get_or_init(|| unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize)
+}
+
+/// One task stack: `[base, base + guard)` is the guard, `[base + guard, top)`
+/// is usable, and the task starts at `top` and grows down.
+#[derive(Debug)]
+pub struct Stack {
+    /// Lowest address of the mapping (the guard page starts here).
+    base: NonNull<u8>,
+    /// Length of the whole mapping, guard included.
+    len: usize,
+}
+
+// SAFETY: a Stack is exclusively owned memory; moving it between threads is
+// moving the ownership of a mapping, which the kernel does not tie to a thread.
+unsafe impl Send for Stack {}
+
+impl Stack {
+    /// Reserves a stack with at least `size` usable bytes (rounded up to pages).
+    pub fn new(size: usize) -> io::Result<Stack> {
+        let page = page_size();
+        let usable = size
+            .checked_next_multiple_of(page)
+            .filter(|&u| u >= page)
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("grt: stack size {size} is not a usable stack size"),
+                )
+            })?;
+        let len = usable.checked_add(page).ok_or_else(|| too_big(size))?;
+        // SAFETY: an anonymous private mapping at an address of the kernel's
+        // choosing touches no existing memory. MAP_NORESERVE keeps the
+        // reservation out of the overcommit accounting: pages are committed
+        // when touched, which is the point.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_STACK,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(reservation_error(size, "mmap", io::Error::last_os_error()));
+        }
+        let stack = Stack {
+            base: NonNull::new(base.cast()).expect("mmap returned null"),
+            len,
+        };
+        stack.install_guard(size)?;
+        Ok(stack)
+    }
+
+    fn install_guard(&self, size: usize) -> io::Result<()> {
+        let page = page_size();
+        let base = self.base.as_ptr().cast::<libc::c_void>();
+        if GUARD_MODE.load(Ordering::Relaxed) != GUARD_MPROTECT {
+            // SAFETY: the range is the first page of our own mapping.
+            if unsafe { libc::madvise(base, page, MADV_GUARD_INSTALL) } == 0 {
+                GUARD_MODE.store(GUARD_MADVISE, Ordering::Relaxed);
+                return Ok(());
+            }
+            let err = io::Error::last_os_error();
+            if err.raw_os_error() != Some(libc::EINVAL) {
+                return Err(reservation_error(size, "madvise(MADV_GUARD_INSTALL)", err));
+            }
+            // EINVAL: the kernel predates guard regions; remember and fall back.
+            GUARD_MODE.store(GUARD_MPROTECT, Ordering::Relaxed);
+        }
+        // SAFETY: as above, the first page of our own mapping.
+        if unsafe { libc::mprotect(base, page, libc::PROT_NONE) } != 0 {
+            return Err(reservation_error(
+                size,
+                "mprotect",
+                io::Error::last_os_error(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The upper end of the stack, where a task starts; 16-byte aligned.
+    pub fn top(&self) -> *mut u8 {
+        // SAFETY: base + len is one past the end of our mapping.
+        unsafe { self.base.as_ptr().add(self.len) }
+    }
+
+    /// Usable bytes (without the guard page).
+    pub fn size(&self) -> usize {
+        self.len - page_size()
+    }
+
+    /// The guard page's address range, `[start, end)`.
+    pub fn guard(&self) -> (usize, usize) {
+        let start = self.base.as_ptr() as usize;
+        (start, start + page_size())
+    }
+
+    /// Returns the pages below the top [`KEEP_RESIDENT`] bytes to the kernel
+    /// (their contents read as zero afterwards). Go's `shrinkstack`, without
+    /// the copying.
+    pub fn release_deep_pages(&self) {
+        let keep = KEEP_RESIDENT.min(self.size());
+        let (_, guard_end) = self.guard();
+        let deep_len = self.top() as usize - keep - guard_end;
+        if deep_len == 0 {
+            return;
+        }
+        // SAFETY: the range lies inside our mapping, between the guard and
+        // the kept top, and no task runs on this stack (it is being cached).
+        // MADV_DONTNEED on a private anonymous mapping only drops pages.
+        unsafe {
+            libc::madvise(
+                guard_end as *mut libc::c_void,
+                deep_len,
+                libc::MADV_DONTNEED,
+            );
+        }
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        // SAFETY: we own the whole mapping and nothing runs on it any more.
+        unsafe {
+            libc::munmap(self.base.as_ptr().cast(), self.len);
+        }
+    }
+}
+
+fn too_big(size: usize) -> io::Error {
+    reservation_error(size, "size", io::Error::from_raw_os_error(libc::ENOMEM))
+}
+
+/// The error a failed reservation reports: what failed, and which limits to
+/// look at, since "Cannot allocate memory" alone does not say that the usual
+/// culprit is the per-process mapping count.
+fn reservation_error(size: usize, call: &str, err: io::Error) -> io::Error {
+    let mappings = if GUARD_MODE.load(Ordering::Relaxed) == GUARD_MPROTECT {
+        "two memory mappings (this kernel has no MADV_GUARD_INSTALL, so the guard page splits the mapping)"
+    } else {
+        "one memory mapping"
+    };
+    let max_map_count = std::fs::read_to_string("/proc/sys/vm/max_map_count")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into());
+    io::Error::new(
+        io::ErrorKind::OutOfMemory,
+        format!(
+            "grt: cannot reserve a {} KiB task stack: {call} failed: {err}. \
+             Each task stack takes {mappings}; the per-process limit is \
+             vm.max_map_count (now {max_map_count}; raise it with \
+             `sysctl -w vm.max_map_count=2000000`), and the address space \
+             is bounded by `ulimit -v`. Smaller stacks (GRT_STACK_SIZE or \
+             Builder::stack_size) or fewer live tasks also help.",
+            size / 1024
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stack_is_page_rounded_and_writable_to_the_guard() {
+        let stack = Stack::new(100_000).unwrap();
+        assert_eq!(stack.size() % page_size(), 0);
+        assert!(stack.size() >= 100_000);
+        let (_, guard_end) = stack.guard();
+        let bottom = guard_end as *mut u8;
+        // SAFETY: every byte between the guard and the top is ours to write.
+        unsafe {
+            std::ptr::write_bytes(bottom, 0xAB, stack.size());
+            stack.release_deep_pages();
+            // Released pages stay mapped and read back as zero; the kept top does not change.
+            assert_eq!(*bottom, 0);
+            assert_eq!(*stack.top().sub(1), 0xAB);
+        }
+    }
+
+    #[test]
+    fn impossible_size_names_the_limit() {
+        let err = Stack::new(1 << 60).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::OutOfMemory);
+        let msg = err.to_string();
+        assert!(msg.contains("vm.max_map_count"), "{msg}");
+        assert!(msg.contains("sysctl"), "{msg}");
+    }
+}

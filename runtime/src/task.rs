@@ -1,0 +1,193 @@
+//! G: a task, the unit of scheduling.
+//!
+//! Go's `g` (runtime2.go) is a goroutine's stack bounds, saved registers
+//! (`gobuf`), status and wait reason. Ours is the same, plus the closure the
+//! task will run and the one-bit park token that [`crate::park`] builds on.
+//!
+//! Invariants:
+//! - A task is shared as `Arc<Task>` ([`TaskRef`]): the run queue, whoever
+//!   will wake it, and its M while it runs each hold a reference. Exactly one
+//!   of "a run queue", "a waker" and "an M" is responsible for running it at
+//!   any moment; that is what the state machine below enforces.
+//! - `context`, `stack` and `entry` are touched only by the M that is about
+//!   to run the task or has just switched away from it, never concurrently:
+//!   handing a task to a run queue (an Acquire/Release pair) hands these
+//!   fields over with it.
+//! - A task holds no stack until it first runs, and gives its stack back the
+//!   moment it ends, so 100,000 spawned-but-unstarted tasks cost 100,000
+//!   small heap objects, not 100,000 mappings.
+
+use std::cell::UnsafeCell;
+use std::fmt;
+use std::io;
+use std::num::NonZeroU64;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+
+use crate::arch::Context;
+use crate::sched::Sched;
+use crate::stack::Stack;
+
+pub type TaskRef = Arc<Task>;
+
+/// A task's identifier, unique within its runtime; the main task is 1, as
+/// goroutine 1 is Go's `main`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TaskId(NonZeroU64);
+
+impl TaskId {
+    pub(crate) fn new(id: u64) -> TaskId {
+        TaskId(NonZeroU64::new(id).expect("task ids start at 1"))
+    }
+
+    /// The number, as `info tasks` and traces print it.
+    pub fn as_u64(self) -> u64 {
+        self.0.get()
+    }
+}
+
+impl fmt::Display for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Where a task is in its life: Go's `_Grunnable`, `_Grunning`, `_Gwaiting`,
+/// `_Gdead`. (`_Gsyscall` arrives with blocking calls and sysmon.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum TaskState {
+    /// In a run queue (or about to be), waiting for a P.
+    Runnable = 0,
+    /// On an M, executing.
+    Running = 1,
+    /// Parked; see its [`WaitReason`].
+    Waiting = 2,
+    /// Finished; its stack is gone.
+    Dead = 3,
+}
+
+/// Why a task is parked: Go's `waitReason`. Each reason names one place that
+/// parks, so a listing of blocked tasks says what each is waiting for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum WaitReason {
+    /// Not waiting.
+    None = 0,
+    /// In `JoinHandle::join`, waiting for another task to finish.
+    Join = 1,
+    /// In `grt::park()`, waiting for `TaskHandle::unpark`.
+    Park = 2,
+}
+
+impl WaitReason {
+    fn from_u8(v: u8) -> WaitReason {
+        match v {
+            1 => WaitReason::Join,
+            2 => WaitReason::Park,
+            _ => WaitReason::None,
+        }
+    }
+
+    /// How Go's runtime would print it (`goroutine 7 [chan receive]:`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WaitReason::None => "",
+            WaitReason::Join => "join",
+            WaitReason::Park => "park",
+        }
+    }
+}
+
+/// What a task runs: the user's closure together with the place its result
+/// goes. Two ways to consume it, because a task that never gets a stack
+/// must still tell its joiner why.
+pub trait TaskMain: Send {
+    /// Runs the task to completion on its own stack; never unwinds.
+    fn run(self: Box<Self>);
+    /// The task cannot start (no stack could be had); report `why` instead.
+    fn abandon(self: Box<Self>, why: io::Error);
+}
+
+/// The park token: at most one pending wake-up, like `std::thread::park`'s.
+pub(crate) const TOKEN_EMPTY: u8 = 0;
+/// The task is off its M and waits for `unpark` to ready it.
+pub(crate) const TOKEN_PARKED: u8 = 1;
+/// An `unpark` arrived before (or while) the task parked.
+pub(crate) const TOKEN_NOTIFIED: u8 = 2;
+
+/// A task: Go's `g`.
+pub struct Task {
+    /// Unique within the runtime.
+    pub id: TaskId,
+    /// The name given at spawn, shown in panics, overflow reports and traces.
+    pub name: Option<Box<str>>,
+    /// The runtime this task belongs to; a wake-up from anywhere goes there.
+    pub sched: Arc<Sched>,
+    /// A `TaskState`.
+    state: AtomicU8,
+    /// A `WaitReason`, meaningful while `Waiting`.
+    wait_reason: AtomicU8,
+    /// TOKEN_EMPTY, TOKEN_PARKED or TOKEN_NOTIFIED.
+    pub(crate) token: AtomicU8,
+    /// Saved registers while the task is not running (Go's `gobuf`).
+    pub(crate) context: UnsafeCell<Context>,
+    /// The stack, from first run to exit.
+    pub(crate) stack: UnsafeCell<Option<Stack>>,
+    /// The closure, until the task starts.
+    pub(crate) main: UnsafeCell<Option<Box<dyn TaskMain>>>,
+}
+
+// SAFETY: the UnsafeCell fields are only accessed by the single M that owns
+// the task at that moment (see the module invariants); ownership passes
+// between Ms through run queues and park tokens with Release/Acquire edges.
+unsafe impl Sync for Task {}
+// SAFETY: as above; the boxed closure is Send, Context is plain data.
+unsafe impl Send for Task {}
+
+impl Task {
+    pub(crate) fn new(
+        sched: Arc<Sched>,
+        name: Option<String>,
+        stack: Option<Stack>,
+        main: Box<dyn TaskMain>,
+    ) -> Task {
+        Task {
+            id: sched.next_task_id(),
+            name: name.map(String::into_boxed_str),
+            sched,
+            state: AtomicU8::new(TaskState::Runnable as u8),
+            wait_reason: AtomicU8::new(WaitReason::None as u8),
+            token: AtomicU8::new(TOKEN_EMPTY),
+            context: UnsafeCell::new(Context::empty()),
+            stack: UnsafeCell::new(stack),
+            main: UnsafeCell::new(Some(main)),
+        }
+    }
+
+    pub fn state(&self) -> TaskState {
+        match self.state.load(Ordering::Acquire) {
+            0 => TaskState::Runnable,
+            1 => TaskState::Running,
+            2 => TaskState::Waiting,
+            _ => TaskState::Dead,
+        }
+    }
+
+    pub(crate) fn set_state(&self, state: TaskState) {
+        self.state.store(state as u8, Ordering::Release);
+    }
+
+    pub fn wait_reason(&self) -> WaitReason {
+        WaitReason::from_u8(self.wait_reason.load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn set_wait_reason(&self, reason: WaitReason) {
+        self.wait_reason.store(reason as u8, Ordering::Relaxed);
+    }
+
+    /// `'name'` or `(unnamed)`, for messages.
+    pub fn display_name(&self) -> &str {
+        self.name.as_deref().unwrap_or("(unnamed)")
+    }
+}
