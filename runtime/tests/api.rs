@@ -1,0 +1,128 @@
+//! The public API's contracts: outside-the-runtime errors, independence of
+//! runtimes, and tasks talking to plain threads.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+
+use grt::RuntimeBuilder;
+
+#[test]
+#[should_panic(expected = "must be called from a grt task")]
+fn go_outside_a_runtime_panics_clearly() {
+    grt::go(|| ());
+}
+
+#[test]
+#[should_panic(expected = "must be called from a grt task")]
+fn yield_outside_a_runtime_panics_clearly() {
+    grt::yield_now();
+}
+
+#[test]
+#[should_panic(expected = "called from inside a grt runtime")]
+fn run_inside_a_task_panics_clearly() {
+    // The panic in main resumes here, in the caller of the outer run.
+    grt::run(|| grt::run(|| ()));
+}
+
+#[test]
+fn run_returns_the_main_result_and_can_run_again() {
+    for round in 0..3u64 {
+        let v = RuntimeBuilder::new()
+            .max_procs(2)
+            .run(move || grt::go(move || round + 40).join().unwrap());
+        assert_eq!(v, round + 40);
+    }
+}
+
+#[test]
+fn parallel_runtimes_do_not_share_state() {
+    let threads: Vec<_> = (0..4u64)
+        .map(|k| {
+            std::thread::spawn(move || {
+                RuntimeBuilder::new().max_procs(2).run(move || {
+                    let n = 500 + k * 100;
+                    let handles: Vec<_> = (0..n).map(|i| grt::go(move || i)).collect();
+                    let sum: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+                    (n, sum, grt::stats())
+                })
+            })
+        })
+        .collect();
+    for t in threads {
+        let (n, sum, stats) = t.join().unwrap();
+        assert_eq!(sum, n * (n - 1) / 2);
+        // Each runtime counts only its own tasks: its main plus its n.
+        assert_eq!(stats.spawned, n + 1);
+        assert_eq!(stats.procs, 2);
+    }
+}
+
+#[test]
+fn current_names_the_running_task() {
+    let (main_id, main_name, child) = RuntimeBuilder::new().max_procs(1).run(|| {
+        let me = grt::current();
+        let child = grt::Builder::new()
+            .name("worker")
+            .spawn(|| {
+                let me = grt::current();
+                (me.id().as_u64(), me.name().map(String::from))
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        (me.id().as_u64(), me.name().map(String::from), child)
+    });
+    assert_eq!(main_id, 1);
+    assert_eq!(main_name.as_deref(), Some("main"));
+    assert_ne!(child.0, 1);
+    assert_eq!(child.1.as_deref(), Some("worker"));
+}
+
+#[test]
+fn plain_threads_can_unpark_tasks_and_join_them() {
+    let result = RuntimeBuilder::new().max_procs(2).run(|| {
+        let released = Arc::new(AtomicBool::new(false));
+        let (handle_tx, handle_rx) = mpsc::channel();
+        let worker = {
+            let released = Arc::clone(&released);
+            grt::go(move || {
+                handle_tx.send(grt::current()).unwrap();
+                while !released.load(Ordering::Acquire) {
+                    grt::park();
+                }
+                "worker done"
+            })
+        };
+        // A plain thread wakes the worker, joins it (blocking itself, not
+        // an M), and reports back by unparking main.
+        let main = grt::current();
+        let outcome = Arc::new(Mutex::new(None));
+        let thread_outcome = Arc::clone(&outcome);
+        let plain = std::thread::spawn(move || {
+            let worker_task = handle_rx.recv().unwrap();
+            released.store(true, Ordering::Release);
+            worker_task.unpark();
+            *thread_outcome.lock().unwrap() = Some(worker.join().unwrap());
+            main.unpark();
+        });
+        while outcome.lock().unwrap().is_none() {
+            grt::park();
+        }
+        plain.join().unwrap();
+        let result = outcome.lock().unwrap().take();
+        result
+    });
+    assert_eq!(result, Some("worker done"));
+}
+
+#[test]
+fn unpark_before_park_is_not_lost() {
+    let parked_once = RuntimeBuilder::new().max_procs(1).run(|| {
+        grt::current().unpark();
+        // The token is already there: this park returns at once.
+        grt::park();
+        true
+    });
+    assert!(parked_once);
+}
