@@ -42,6 +42,7 @@
 
 pub mod arch;
 mod join;
+mod lock;
 mod machine;
 mod overflow;
 mod park;
@@ -56,6 +57,7 @@ mod stats;
 mod task;
 
 pub use join::JoinHandle;
+pub use lock::{lock_os_thread, unlock_os_thread};
 pub use park::{current, park, yield_now, TaskHandle};
 pub use runtime::{run, RuntimeBuilder};
 pub use spawn::{go, Builder};

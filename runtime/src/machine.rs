@@ -44,11 +44,12 @@ pub enum Pending {
 }
 
 /// Why a sleeping M was woken.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Wakeup {
     /// Run with P `p`; `spinning` says whether the waker counted this M as
     /// spinning (Go's `startm(pp, spinning)` sets `mp.spinning`).
     Handoff { p: usize, spinning: bool },
+    /// Run the task locked to this M, with P `p` (Go's `startlockedm`).
+    RunLocked { p: usize, task: TaskRef },
     /// The runtime is ending: exit.
     Shutdown,
 }
@@ -75,7 +76,7 @@ impl MachineShared {
     /// Go's `notewakeup(&mp.park)`.
     pub fn wake(&self, why: Wakeup) {
         let mut slot = self.wakeup.lock();
-        debug_assert!(slot.is_none(), "M woken twice");
+        assert!(slot.is_none(), "grt: an M was woken twice (scheduler bug)");
         *slot = Some(why);
         self.wake.notify_one();
     }
@@ -108,6 +109,9 @@ pub struct Machine {
     current: UnsafeCell<Option<TaskRef>>,
     /// The running task's request to g0.
     pub pending: Cell<Pending>,
+    /// A task is locked to this M (Go's `m.lockedg`): while it is parked
+    /// this M sleeps rather than run anything else.
+    pub locked: Cell<bool>,
     /// State of this M's xorshift generator for steal order.
     rand: Cell<u64>,
 }
@@ -140,6 +144,7 @@ impl Machine {
             g0: UnsafeCell::new(Context::empty()),
             current: UnsafeCell::new(None),
             pending: Cell::new(Pending::Nothing),
+            locked: Cell::new(false),
             // Seeded from the M id: steal orders differ between Ms, which is
             // all the randomness is for.
             rand: Cell::new(0x9E37_79B9_7F4A_7C15 ^ ((shared.id as u64 + 1) << 17)),

@@ -42,6 +42,9 @@ pub struct Locked {
     pub idle_ps: Vec<usize>,
     /// Ms asleep in `stop_m`, waiting to be handed a P (Go's `sched.midle`).
     pub idle_ms: Vec<Arc<MachineShared>>,
+    /// Ms asleep while the task locked to them is parked; not available
+    /// for other work, but woken at shutdown.
+    pub locked_ms: Vec<Arc<MachineShared>>,
     /// Set once the main task has returned; Ms exit instead of sleeping.
     pub shutting_down: bool,
 }
@@ -82,6 +85,7 @@ impl Sched {
                 global: VecDeque::new(),
                 idle_ps: Vec::new(),
                 idle_ms: Vec::new(),
+                locked_ms: Vec::new(),
                 shutting_down: false,
             }),
             global_len: AtomicUsize::new(0),

@@ -42,10 +42,12 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::arch;
-use crate::machine::{self, Machine, Pending, Wakeup};
+use parking_lot::MutexGuard;
+
+use crate::machine::{self, Machine, MachineShared, Pending, Wakeup};
 use crate::processor::Processor;
 use crate::run_queue::Overflow;
-use crate::sched::Sched;
+use crate::sched::{Locked, Sched};
 use crate::task::{TaskRef, TaskState, WaitReason, TOKEN_EMPTY, TOKEN_PARKED};
 
 /// Go's constant from `schedule`: how often the global queue goes first.
@@ -57,9 +59,27 @@ const STEAL_ROUNDS: usize = 4;
 /// The g0 loop of every M (Go's `schedule`): find a task, run it, repeat,
 /// until the runtime shuts down.
 pub fn schedule(m: &Machine) {
-    while let Some((task, inherit_time)) = find_runnable(m) {
+    loop {
+        // An M whose task is locked to it runs nothing else: it waits for
+        // that task to be readied (Go's `stoplockedm`).
+        let next = if m.locked.get() {
+            stop_locked_m(m)
+        } else {
+            find_runnable(m)
+        };
+        let Some((task, inherit_time)) = next else {
+            return;
+        };
         if m.spinning.get() {
             reset_spinning(m);
+        }
+        // SAFETY: this M owns the task it just took.
+        if let Some(owner) = unsafe { task.locked_m() } {
+            if !Arc::ptr_eq(owner, &m.shared) {
+                let owner = Arc::clone(owner);
+                start_locked_m(m, &owner, task);
+                continue;
+            }
         }
         execute(m, task, inherit_time);
     }
@@ -73,6 +93,11 @@ fn find_runnable(m: &Machine) -> Option<(TaskRef, bool)> {
     loop {
         if sched.shutdown.load(Ordering::Acquire) {
             return None;
+        }
+        if m.p_id().is_none() {
+            // We gave our P to a locked M (start_locked_m).
+            stop_m(m);
+            continue;
         }
         let p = m.p();
         // SAFETY: this M holds p.
@@ -251,6 +276,9 @@ fn execute(m: &Machine, task: TaskRef, inherit_time: bool) {
             }
             Pending::Exit => {
                 task.set_state(TaskState::Dead);
+                // Go kills a thread whose locked goroutine exits; we release
+                // the wiring and reuse the M (see lock.rs).
+                m.locked.set(false);
                 sched.counters.exited.fetch_add(1, Ordering::Relaxed);
                 // SAFETY: the task is dead; nothing runs on its stack.
                 if let Some(stack) = unsafe { (*task.stack.get()).take() } {
@@ -338,37 +366,102 @@ pub fn wake_p(sched: &Arc<Sched>) {
 /// `spinning`, the caller has already counted the M in `nmspinning`.
 fn start_m(sched: &Arc<Sched>, spinning: bool) {
     let mut locked = sched.locked.lock();
-    let p = match sched.idle_p_get(&mut locked) {
-        Some(p) if !locked.shutting_down => p,
-        other => {
-            if let Some(p) = other {
-                sched.idle_p_put(&mut locked, p);
-            }
+    match sched.idle_p_get(&mut locked) {
+        Some(p) => start_m_on(sched, locked, p, spinning),
+        None => {
             drop(locked);
             if spinning {
                 sched.nmspinning.fetch_sub(1, Ordering::SeqCst);
             }
+        }
+    }
+}
+
+/// Gives P `p` to an idle M, or to a new thread. Takes the lock guard so
+/// that the P never sits outside the idle list unaccounted.
+fn start_m_on(sched: &Arc<Sched>, mut locked: MutexGuard<'_, Locked>, p: usize, spinning: bool) {
+    if !locked.shutting_down {
+        if let Some(idle) = locked.idle_ms.pop() {
+            drop(locked);
+            idle.wake(Wakeup::Handoff { p, spinning });
             return;
         }
-    };
-    if let Some(idle) = locked.idle_ms.pop() {
-        drop(locked);
-        idle.wake(Wakeup::Handoff { p, spinning });
-        return;
-    }
-    // A new thread is started under the lock so that shutdown, which takes
-    // the lock to set its flag, sees every thread it must join.
-    match machine::start_thread(sched, p, spinning) {
-        Ok(handle) => sched.threads.lock().push(handle),
-        Err(err) => {
-            sched.idle_p_put(&mut locked, p);
-            drop(locked);
-            if spinning {
-                sched.nmspinning.fetch_sub(1, Ordering::SeqCst);
+        // A new thread is started under the lock so that shutdown, which
+        // takes the lock to set its flag, sees every thread it must join.
+        match machine::start_thread(sched, p, spinning) {
+            Ok(handle) => {
+                sched.threads.lock().push(handle);
+                return;
             }
-            eprintln!("grt: cannot start a thread for an idle P, running with fewer: {err}");
+            Err(err) => {
+                eprintln!("grt: cannot start a thread for an idle P, running with fewer: {err}")
+            }
         }
     }
+    sched.idle_p_put(&mut locked, p);
+    drop(locked);
+    if spinning {
+        sched.nmspinning.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Go's `handoffp`: this M is about to sleep holding a P it cannot use (its
+/// locked task is parked). If there is work, another M gets the P now;
+/// otherwise the P goes idle, and the next submitter's `wake_p` will find it.
+fn hand_off_p(m: &Machine) {
+    let sched = &m.sched;
+    let p = m.p_id().expect("hand_off_p without a P");
+    m.set_p(None);
+    let has_work = !sched.procs[p].runq.is_empty() || sched.global_len.load(Ordering::SeqCst) > 0;
+    let mut locked = sched.locked.lock();
+    if has_work {
+        start_m_on(sched, locked, p, false);
+    } else {
+        sched.idle_p_put(&mut locked, p);
+    }
+}
+
+/// Go's `stoplockedm`: gives away the P and sleeps until the locked task
+/// is readied and some M hands it over, with a P to run it on.
+fn stop_locked_m(m: &Machine) -> Option<(TaskRef, bool)> {
+    hand_off_p(m);
+    {
+        let mut locked = m.sched.locked.lock();
+        if locked.shutting_down {
+            return None;
+        }
+        locked.locked_ms.push(Arc::clone(&m.shared));
+    }
+    match m.shared.sleep() {
+        Wakeup::RunLocked { p, task } => {
+            m.set_p(Some(p));
+            Some((task, false))
+        }
+        Wakeup::Shutdown => None,
+        Wakeup::Handoff { .. } => unreachable!("a locked M is never on the idle list"),
+    }
+}
+
+/// Go's `startlockedm`: `task` is locked to `owner`, so this M hands it its
+/// own P and the task, and goes to find other work without a P (it will
+/// sleep in `stop_m`).
+fn start_locked_m(m: &Machine, owner: &Arc<MachineShared>, task: TaskRef) {
+    let sched = &m.sched;
+    let p = m.p_id().expect("start_locked_m without a P");
+    m.set_p(None);
+    let mut locked = sched.locked.lock();
+    if locked.shutting_down {
+        sched.idle_p_put(&mut locked, p);
+        return;
+    }
+    // The owner may not have reached its sleep yet; its wake-up slot keeps
+    // the hand-off until it does. Removing it from the list keeps shutdown
+    // from waking it a second time.
+    locked
+        .locked_ms
+        .retain(|waiting| !Arc::ptr_eq(waiting, owner));
+    drop(locked);
+    owner.wake(Wakeup::RunLocked { p, task });
 }
 
 /// Go's `stopm`: this M (already without a P) sleeps on the idle list until
@@ -387,6 +480,7 @@ fn stop_m(m: &Machine) {
             m.spinning.set(spinning);
         }
         Wakeup::Shutdown => {}
+        Wakeup::RunLocked { .. } => unreachable!("an idle M has no locked task"),
     }
 }
 
@@ -397,7 +491,9 @@ pub fn begin_shutdown(sched: &Sched) {
         let mut locked = sched.locked.lock();
         locked.shutting_down = true;
         sched.shutdown.store(true, Ordering::Release);
-        std::mem::take(&mut locked.idle_ms)
+        let mut sleeping = std::mem::take(&mut locked.idle_ms);
+        sleeping.append(&mut locked.locked_ms);
+        sleeping
     };
     for m in idle {
         m.wake(Wakeup::Shutdown);

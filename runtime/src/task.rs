@@ -9,7 +9,7 @@
 //!   will wake it, and its M while it runs each hold a reference. Exactly one
 //!   of "a run queue", "a waker" and "an M" is responsible for running it at
 //!   any moment; that is what the state machine below enforces.
-//! - `context`, `stack` and `entry` are touched only by the M that is about
+//! - `context`, `stack`, `main` and `locked_to` are touched only by the M that is about
 //!   to run the task or has just switched away from it, never concurrently:
 //!   handing a task to a run queue (an Acquire/Release pair) hands these
 //!   fields over with it.
@@ -25,6 +25,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
 use crate::arch::Context;
+use crate::machine::MachineShared;
 use crate::sched::Sched;
 use crate::stack::Stack;
 
@@ -136,6 +137,9 @@ pub struct Task {
     pub(crate) stack: UnsafeCell<Option<Stack>>,
     /// The closure, until the task starts.
     pub(crate) main: UnsafeCell<Option<Box<dyn TaskMain>>>,
+    /// The M this task is wired to by `lock_os_thread` (Go's `g.lockedm`),
+    /// with the nesting depth of its lock calls.
+    pub(crate) locked_to: UnsafeCell<Option<(Arc<MachineShared>, u32)>>,
 }
 
 // SAFETY: the UnsafeCell fields are only accessed by the single M that owns
@@ -162,6 +166,7 @@ impl Task {
             context: UnsafeCell::new(Context::empty()),
             stack: UnsafeCell::new(stack),
             main: UnsafeCell::new(Some(main)),
+            locked_to: UnsafeCell::new(None),
         }
     }
 
@@ -184,6 +189,15 @@ impl Task {
 
     pub(crate) fn set_wait_reason(&self, reason: WaitReason) {
         self.wait_reason.store(reason as u8, Ordering::Relaxed);
+    }
+
+    /// The M this task must run on, if it is locked to one.
+    ///
+    /// # Safety
+    /// The caller owns the task (see the module invariants).
+    pub(crate) unsafe fn locked_m(&self) -> Option<&Arc<MachineShared>> {
+        // SAFETY: the caller owns the task.
+        unsafe { (*self.locked_to.get()).as_ref().map(|(m, _)| m) }
     }
 
     /// `'name'` or `(unnamed)`, for messages.

@@ -47,13 +47,29 @@ fn idle_ps_steal_work_and_tasks_run_on_several_threads() {
     let (threads, stats) = RuntimeBuilder::new().max_procs(2).run(|| {
         let seen = Arc::new(Mutex::new(HashSet::new()));
         // Fewer than a ring's worth, so nothing spills to the global queue:
-        // the second P can only get work by stealing.
+        // the second P can only get work by stealing. Each task keeps
+        // yielding (staying queued on the first P) until tasks have run on
+        // two threads, so the test does not depend on how fast the second
+        // M's thread starts.
         let handles: Vec<_> = (0..200)
             .map(|_| {
                 let seen = Arc::clone(&seen);
                 grt::go(move || {
-                    seen.lock().unwrap().insert(std::thread::current().id());
-                    spin(20_000)
+                    let deadline = Instant::now() + PATIENCE;
+                    loop {
+                        let mut threads = seen.lock().unwrap();
+                        threads.insert(std::thread::current().id());
+                        if threads.len() >= 2 {
+                            break;
+                        }
+                        drop(threads);
+                        assert!(
+                            Instant::now() < deadline,
+                            "no second thread ever ran a task"
+                        );
+                        spin(1_000);
+                        grt::yield_now();
+                    }
                 })
             })
             .collect();
