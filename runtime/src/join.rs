@@ -8,6 +8,7 @@
 //! arrives here as `Err`, exactly like `std::thread::JoinHandle::join`.
 
 use std::any::Any;
+use std::cell::UnsafeCell;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::thread;
@@ -17,8 +18,13 @@ use parking_lot::Mutex;
 use crate::park::{TaskHandle, Waiter};
 use crate::task::{TaskMain, WaitReason};
 
-/// Where a task's result waits for its joiner.
-pub(crate) struct Packet<T> {
+/// A task's closure and the slot its result goes to, in one allocation:
+/// the task sees it as `TaskMain` (something to run), the `JoinHandle` as
+/// `Outcome<T>` (something to wait for), so neither side names `F`.
+pub(crate) struct Packet<F, T> {
+    /// The closure, until the task runs it.
+    f: UnsafeCell<Option<F>>,
+    /// The outcome and its waiter.
     slot: Mutex<Slot<T>>,
 }
 
@@ -29,9 +35,14 @@ struct Slot<T> {
     waiter: Option<Waiter>,
 }
 
-impl<T> Packet<T> {
-    pub fn new() -> Packet<T> {
+// SAFETY: `f` is taken exactly once, by the task that runs (or abandons)
+// the packet, and never touched by the JoinHandle side; `slot` is a mutex.
+unsafe impl<F: Send, T: Send> Sync for Packet<F, T> {}
+
+impl<F, T> Packet<F, T> {
+    pub fn new(f: F) -> Packet<F, T> {
         Packet {
+            f: UnsafeCell::new(Some(f)),
             slot: Mutex::new(Slot {
                 result: None,
                 waiter: None,
@@ -40,7 +51,7 @@ impl<T> Packet<T> {
     }
 
     /// Stores the outcome and wakes the joiner, if one waits.
-    pub fn complete(&self, result: thread::Result<T>) {
+    fn complete(&self, result: thread::Result<T>) {
         let waiter = {
             let mut slot = self.slot.lock();
             slot.result = Some(result);
@@ -51,8 +62,45 @@ impl<T> Packet<T> {
         }
     }
 
+    /// The closure, taken out for running.
+    fn take_f(&self) -> Option<F> {
+        // SAFETY: only the task that owns this packet calls run/abandon,
+        // once (the struct's Sync argument).
+        unsafe { (*self.f.get()).take() }
+    }
+}
+
+impl<F, T> TaskMain for Packet<F, T>
+where
+    F: FnOnce() -> T + Send,
+    T: Send,
+{
+    fn run(&self) {
+        if let Some(f) = self.take_f() {
+            self.complete(panic::catch_unwind(AssertUnwindSafe(f)));
+        }
+    }
+
+    fn abandon(&self, why: std::io::Error) {
+        drop(self.take_f());
+        let message = why.to_string();
+        eprintln!("{message}");
+        self.complete(Err(Box::new(message) as Box<dyn Any + Send>));
+    }
+}
+
+/// The joiner's view of a packet.
+pub(crate) trait Outcome<T>: Send + Sync {
     /// The outcome if the task has ended (taking it out).
-    pub fn try_take(&self) -> Option<thread::Result<T>> {
+    fn try_take(&self) -> Option<thread::Result<T>>;
+    /// Whether the task has ended.
+    fn is_complete(&self) -> bool;
+    /// Blocks the caller (task or thread) until the outcome is there.
+    fn wait(&self) -> thread::Result<T>;
+}
+
+impl<F: Send, T: Send> Outcome<T> for Packet<F, T> {
+    fn try_take(&self) -> Option<thread::Result<T>> {
         self.slot.lock().result.take()
     }
 
@@ -60,7 +108,6 @@ impl<T> Packet<T> {
         self.slot.lock().result.is_some()
     }
 
-    /// Blocks the caller (task or thread) until the outcome is there.
     fn wait(&self) -> thread::Result<T> {
         loop {
             {
@@ -75,40 +122,15 @@ impl<T> Packet<T> {
     }
 }
 
-/// A spawned task's closure and the packet its result goes to.
-pub(crate) struct Spawned<F, T> {
-    pub f: F,
-    pub packet: Arc<Packet<T>>,
-}
-
-impl<F, T> TaskMain for Spawned<F, T>
-where
-    F: FnOnce() -> T + Send,
-    T: Send,
-{
-    fn run(self: Box<Self>) {
-        let Spawned { f, packet } = *self;
-        let result = panic::catch_unwind(AssertUnwindSafe(f));
-        packet.complete(result);
-    }
-
-    fn abandon(self: Box<Self>, why: std::io::Error) {
-        let message = why.to_string();
-        eprintln!("{message}");
-        self.packet
-            .complete(Err(Box::new(message) as Box<dyn Any + Send>));
-    }
-}
-
 /// An owned permission to wait for a task's result (like
 /// `std::thread::JoinHandle`). Dropping it detaches the task.
 pub struct JoinHandle<T> {
-    packet: Arc<Packet<T>>,
+    packet: Arc<dyn Outcome<T>>,
     task: TaskHandle,
 }
 
 impl<T> JoinHandle<T> {
-    pub(crate) fn new(packet: Arc<Packet<T>>, task: TaskHandle) -> JoinHandle<T> {
+    pub(crate) fn new(packet: Arc<dyn Outcome<T>>, task: TaskHandle) -> JoinHandle<T> {
         JoinHandle { packet, task }
     }
 

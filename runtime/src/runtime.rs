@@ -21,7 +21,7 @@ use std::env;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, Once};
 
-use crate::join::{Packet, Spawned};
+use crate::join::{Outcome, Packet};
 use crate::machine::{self, Machine};
 use crate::overflow;
 use crate::sched::Sched;
@@ -90,7 +90,6 @@ impl RuntimeBuilder {
                 sched.idle_p_put(&mut locked, p);
             }
         }
-        let packet = Arc::new(Packet::new());
         let main_sched = Arc::clone(&sched);
         let main = move || {
             // Shut down even if `f` panics; the panic travels on to `run`.
@@ -98,14 +97,12 @@ impl RuntimeBuilder {
             schedule::begin_shutdown(&main_sched);
             result
         };
+        let packet = Arc::new(Packet::new(main));
         let task = Arc::new(Task::new(
             Arc::clone(&sched),
             Some("main".into()),
             None,
-            Box::new(Spawned {
-                f: main,
-                packet: Arc::clone(&packet),
-            }),
+            packet.clone(),
         ));
         sched
             .counters

@@ -17,7 +17,7 @@ use std::io;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use crate::join::{JoinHandle, Packet, Spawned};
+use crate::join::{JoinHandle, Packet};
 use crate::park::{machine_for, TaskHandle};
 use crate::schedule;
 use crate::stack::{page_size, Stack};
@@ -71,12 +71,13 @@ impl Builder {
         } else {
             Some(Stack::new(stack_size)?)
         };
-        let packet = Arc::new(Packet::new());
-        let main = Box::new(Spawned {
-            f,
-            packet: Arc::clone(&packet),
-        });
-        let task = Arc::new(Task::new(Arc::clone(sched), self.name, stack, main));
+        let packet = Arc::new(Packet::new(f));
+        let task = Arc::new(Task::new(
+            Arc::clone(sched),
+            self.name,
+            stack,
+            packet.clone(),
+        ));
         sched.counters.spawned.fetch_add(1, Ordering::Relaxed);
         let handle = TaskHandle(Arc::clone(&task));
         schedule::put_runnable(sched, p, task, true);

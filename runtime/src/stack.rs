@@ -15,7 +15,9 @@
 //!
 //! Go shrinks stacks at GC time (`shrinkstack`); our analogue is
 //! [`Stack::release_deep_pages`], which hands the pages below the top
-//! [`KEEP_RESIDENT`] bytes back to the kernel when a stack returns to a cache.
+//! [`KEEP_RESIDENT`] bytes back to the kernel when a stack leaves a P's
+//! cache for the runtime's shared pool (processor.rs says why not on every
+//! task exit).
 //!
 //! The guard page: on Linux 6.13+ `madvise(MADV_GUARD_INSTALL)` marks it
 //! inside the same mapping, so a stack costs one VMA (and neighbouring stacks

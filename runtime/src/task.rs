@@ -103,11 +103,11 @@ impl WaitReason {
 /// What a task runs: the user's closure together with the place its result
 /// goes. Two ways to consume it, because a task that never gets a stack
 /// must still tell its joiner why.
-pub trait TaskMain: Send {
-    /// Runs the task to completion on its own stack; never unwinds.
-    fn run(self: Box<Self>);
+pub trait TaskMain: Send + Sync {
+    /// Runs the task to completion on its own stack; never unwinds. Called once.
+    fn run(&self);
     /// The task cannot start (no stack could be had); report `why` instead.
-    fn abandon(self: Box<Self>, why: io::Error);
+    fn abandon(&self, why: io::Error);
 }
 
 /// The park token: at most one pending wake-up, like `std::thread::park`'s.
@@ -136,7 +136,7 @@ pub struct Task {
     /// The stack, from first run to exit.
     pub(crate) stack: UnsafeCell<Option<Stack>>,
     /// The closure, until the task starts.
-    pub(crate) main: UnsafeCell<Option<Box<dyn TaskMain>>>,
+    pub(crate) main: UnsafeCell<Option<Arc<dyn TaskMain>>>,
     /// The M this task is wired to by `lock_os_thread` (Go's `g.lockedm`),
     /// with the nesting depth of its lock calls.
     pub(crate) locked_to: UnsafeCell<Option<(Arc<MachineShared>, u32)>>,
@@ -154,7 +154,7 @@ impl Task {
         sched: Arc<Sched>,
         name: Option<String>,
         stack: Option<Stack>,
-        main: Box<dyn TaskMain>,
+        main: Arc<dyn TaskMain>,
     ) -> Task {
         Task {
             id: sched.next_task_id(),
