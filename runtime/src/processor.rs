@@ -76,13 +76,8 @@ impl Processor {
     pub unsafe fn take_stack(&self, sched: &Sched) -> io::Result<Stack> {
         // SAFETY: the caller holds this P.
         let cache = unsafe { &mut self.local().stacks };
-        if cache.is_empty() {
-            cache.extend(sched.stack_pool_take(STACK_CACHE_MAX / 2));
-        }
-        match cache.pop() {
-            Some(stack) => Ok(stack),
-            None => Stack::new(sched.default_stack_size),
-        }
+        refill(sched, cache)?;
+        Ok(cache.pop().expect("refill leaves at least one stack"))
     }
 
     /// Makes sure the next `take_stack` will not fail, so that `spawn` can
@@ -92,20 +87,13 @@ impl Processor {
     /// The caller's M holds this P.
     pub unsafe fn reserve_stack(&self, sched: &Sched) -> io::Result<()> {
         // SAFETY: the caller holds this P.
-        let cache = unsafe { &mut self.local().stacks };
-        if cache.is_empty() {
-            cache.extend(sched.stack_pool_take(STACK_CACHE_MAX / 2));
-            if cache.is_empty() {
-                cache.push(Stack::new(sched.default_stack_size)?);
-            }
-        }
-        Ok(())
+        refill(sched, unsafe { &mut self.local().stacks })
     }
 
     /// Takes back the stack of a task that ended. Stacks of another size are
     /// unmapped; default ones are cached as they are, still warm, for the
     /// next task this P starts. When the cache is full, half of it moves to
-    /// the shared pool, and only then do those stacks shed their deep pages:
+    /// the shared pool, and only there do stacks shed their deep pages:
     /// a `madvise` per task exit would cost more than the rest of a spawn
     /// (measured on 2 cores: spawn-and-join of 100,000 tasks went from
     /// 1.4–3.4 µs to 0.3–0.8 µs per task when it was taken off this path;
@@ -122,11 +110,22 @@ impl Processor {
         let cache = unsafe { &mut self.local().stacks };
         cache.push(stack);
         if cache.len() >= STACK_CACHE_MAX {
-            let spill = cache.split_off(STACK_CACHE_MAX / 2);
-            for stack in &spill {
-                stack.release_deep_pages();
-            }
-            sched.stack_pool_give(spill);
+            sched.stack_pool_give(cache.split_off(STACK_CACHE_MAX / 2));
         }
     }
+}
+
+/// Makes sure an empty cache holds at least one stack: half a cache's worth
+/// from the shared pool, or that many fresh ones in one reservation.
+fn refill(sched: &Sched, cache: &mut Vec<Stack>) -> io::Result<()> {
+    if cache.is_empty() {
+        cache.extend(sched.stack_pool_take(STACK_CACHE_MAX / 2));
+    }
+    if cache.is_empty() {
+        cache.extend(Stack::reserve(
+            sched.default_stack_size,
+            STACK_CACHE_MAX / 2,
+        )?);
+    }
+    Ok(())
 }

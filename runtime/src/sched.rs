@@ -155,14 +155,21 @@ impl Sched {
         pool.split_off(keep)
     }
 
-    /// Returns spare stacks to the shared pool; unmaps what does not fit.
-    pub fn stack_pool_give(&self, stacks: Vec<Stack>) {
+    /// Returns spare stacks to the shared pool, which keeps them without
+    /// their deep pages (Go's `shrinkstack`, see stack.rs); unmaps what does
+    /// not fit.
+    pub fn stack_pool_give(&self, mut stacks: Vec<Stack>) {
+        let room = STACK_POOL_MAX.saturating_sub(self.stack_pool.lock().len());
+        let excess = stacks.split_off(room.min(stacks.len()));
+        drop(excess);
+        for stack in &stacks {
+            stack.release_deep_pages();
+        }
+        // Another P may have filled the pool while we were in madvise.
         let mut pool = self.stack_pool.lock();
         let room = STACK_POOL_MAX.saturating_sub(pool.len());
-        let mut stacks = stacks;
-        let excess = stacks.split_off(room.min(stacks.len()));
-        pool.extend(stacks);
+        pool.extend(stacks.drain(..room.min(stacks.len())));
         drop(pool);
-        drop(excess);
+        drop(stacks);
     }
 }

@@ -1,0 +1,163 @@
+//! Memory per parked task: grt against OS threads.
+//!
+//! For each count N, a fresh child process parks N tasks (or threads) that
+//! each wait to be released, and reports the resident memory they added,
+//! per task, and how long starting them took. Children keep the runs
+//! independent: RSS never shrinks back cleanly inside one process.
+//!
+//! Where the kernel's mapping limit (`vm.max_map_count`) cannot hold N
+//! stacks, the row says so instead of failing.
+//!
+//!     cargo run --release -p grt-benches --bin memory -- 100000 1000000
+
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier};
+use std::time::Instant;
+
+const CHILD: &str = "GRT_MEMORY_CHILD";
+
+/// OS threads get 64 KiB stacks, about the least glibc will run Rust on.
+const THREAD_STACK: usize = 64 * 1024;
+
+fn main() {
+    if let Ok(kind) = std::env::var(CHILD) {
+        let n: usize = std::env::args().nth(1).unwrap().parse().unwrap();
+        let (rss, elapsed_ms) = match kind.as_str() {
+            "grt" => park_grt(n),
+            "threads" => park_threads(n),
+            other => panic!("unknown kind {other}"),
+        };
+        println!("{rss} {elapsed_ms}");
+        return;
+    }
+    let counts: Vec<usize> = std::env::args()
+        .skip(1)
+        .map(|a| {
+            a.replace(['_', ','], "")
+                .parse()
+                .expect("counts are integers")
+        })
+        .collect();
+    let counts = if counts.is_empty() {
+        vec![100_000]
+    } else {
+        counts
+    };
+    let max_map_count = read_usize("/proc/sys/vm/max_map_count");
+    println!("vm.max_map_count = {max_map_count}; kernel {}", kernel());
+    println!();
+    println!("| runtime | tasks | RSS bytes/task | start ms |");
+    println!("|---|---:|---:|---:|");
+    for &n in &counts {
+        for kind in ["grt", "threads"] {
+            // A thread stack is two mappings (stack + guard); past the limit
+            // the spawn fails part-way, so say so instead.
+            if kind == "threads" && 2 * n + 1000 > max_map_count {
+                println!(
+                    "| {kind} | {n} | needs {} mappings > vm.max_map_count | - |",
+                    2 * n
+                );
+                continue;
+            }
+            let out = Command::new(std::env::current_exe().unwrap())
+                .arg(n.to_string())
+                .env(CHILD, kind)
+                .output()
+                .expect("run child");
+            if !out.status.success() {
+                let err = String::from_utf8_lossy(&out.stderr);
+                let reason = err
+                    .lines()
+                    .find(|l| l.contains("grt:") || l.contains("panicked"))
+                    .unwrap_or("failed");
+                println!("| {kind} | {n} | {} | - |", reason.trim());
+                continue;
+            }
+            let text = String::from_utf8_lossy(&out.stdout);
+            let mut fields = text.split_whitespace().map(|f| f.parse::<u64>().unwrap());
+            let (rss, ms) = (fields.next().unwrap(), fields.next().unwrap());
+            println!("| {kind} | {n} | {} | {ms} |", rss / n as u64);
+        }
+    }
+}
+
+/// Resident bytes of this process.
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+    let pages: u64 = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
+    pages * 4096
+}
+
+fn read_usize(path: &str) -> usize {
+    std::fs::read_to_string(path).map_or(0, |s| s.trim().parse().unwrap_or(0))
+}
+
+fn kernel() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map_or_else(|_| "?".into(), |s| s.trim().into())
+}
+
+/// Parks `n` grt tasks; returns (RSS added, ms to get them all parked).
+fn park_grt(n: usize) -> (u64, u128) {
+    grt::run(move || {
+        let before = rss_bytes();
+        let start = Instant::now();
+        let release = Arc::new(AtomicBool::new(false));
+        let parked = Arc::new(AtomicUsize::new(0));
+        let handles: Vec<_> = (0..n)
+            .map(|_| {
+                let (release, parked) = (Arc::clone(&release), Arc::clone(&parked));
+                grt::go(move || {
+                    parked.fetch_add(1, Ordering::Relaxed);
+                    while !release.load(Ordering::Acquire) {
+                        grt::park();
+                    }
+                })
+            })
+            .collect();
+        while parked.load(Ordering::Relaxed) < n {
+            grt::yield_now();
+        }
+        let elapsed = start.elapsed().as_millis();
+        let rss = rss_bytes().saturating_sub(before);
+        release.store(true, Ordering::Release);
+        for h in &handles {
+            h.task().unpark();
+        }
+        for h in handles {
+            h.join().unwrap();
+        }
+        (rss, elapsed)
+    })
+}
+
+/// Parks `n` OS threads on a barrier; returns (RSS added, ms to start them).
+fn park_threads(n: usize) -> (u64, u128) {
+    let before = rss_bytes();
+    let start = Instant::now();
+    let barrier = Arc::new(Barrier::new(n + 1));
+    let started = Arc::new(AtomicUsize::new(0));
+    let handles: Vec<_> = (0..n)
+        .map(|_| {
+            let (barrier, started) = (Arc::clone(&barrier), Arc::clone(&started));
+            std::thread::Builder::new()
+                .stack_size(THREAD_STACK)
+                .spawn(move || {
+                    started.fetch_add(1, Ordering::Relaxed);
+                    barrier.wait();
+                })
+                .expect("spawn thread")
+        })
+        .collect();
+    while started.load(Ordering::Relaxed) < n {
+        std::thread::yield_now();
+    }
+    let elapsed = start.elapsed().as_millis();
+    let rss = rss_bytes().saturating_sub(before);
+    barrier.wait();
+    for h in handles {
+        h.join().unwrap();
+    }
+    (rss, elapsed)
+}

@@ -1,1 +1,0 @@
-//! Benchmarks for grt (see src/bin).
