@@ -165,8 +165,12 @@ impl Machine {
     }
 
     /// The P this M holds. Panics if it holds none (a scheduler bug).
+    #[inline]
     pub fn p(&self) -> &Processor {
-        &self.sched.procs[self.p.get().expect("M without a P")]
+        match self.p.get() {
+            Some(p) => &self.sched.procs[p],
+            None => no_p(),
+        }
     }
 
     pub fn p_id(&self) -> Option<usize> {
@@ -204,6 +208,11 @@ impl Machine {
         self.rand.set(x);
         x.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
+}
+
+#[cold]
+fn no_p() -> ! {
+    panic!("grt: an M without a P tried to schedule (scheduler bug)")
 }
 
 /// Starts an OS thread for a new M that begins holding P `p` (Go's `newm`).

@@ -17,6 +17,7 @@ use std::io;
 use crate::run_queue::RunQueue;
 use crate::sched::Sched;
 use crate::stack::Stack;
+use crate::stats::Counters;
 
 /// Stacks a P keeps for reuse: Go's `_StackCacheSize` is 32 KiB of small
 /// stacks; we count whole stacks. Half moves to or from the shared pool
@@ -31,6 +32,8 @@ pub struct Processor {
     pub runq: RunQueue,
     /// State only the holding M touches.
     local: UnsafeCell<ProcessorLocal>,
+    /// What happened on this P, for `grt::stats()`; bumped by the holder.
+    pub counters: Counters,
 }
 
 pub struct ProcessorLocal {
@@ -54,6 +57,7 @@ impl Processor {
                 schedtick: 0,
                 stacks: Vec::new(),
             }),
+            counters: Counters::default(),
         }
     }
 

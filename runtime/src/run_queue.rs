@@ -39,8 +39,8 @@ pub struct RunQueue {
     head: AtomicU32,
     /// Next free slot; written only by the owner.
     tail: AtomicU32,
-    /// The ring itself.
-    slots: Box<[AtomicPtr<Task>]>,
+    /// The ring itself, inline so that a slot is one masked index away.
+    slots: [AtomicPtr<Task>; LEN as usize],
     /// The task to run next, ahead of the ring.
     runnext: AtomicPtr<Task>,
 }
@@ -58,26 +58,42 @@ impl RunQueue {
         RunQueue {
             head: AtomicU32::new(0),
             tail: AtomicU32::new(0),
-            slots: (0..LEN).map(|_| AtomicPtr::default()).collect(),
+            slots: std::array::from_fn(|_| AtomicPtr::default()),
             runnext: AtomicPtr::default(),
         }
     }
 
+    #[inline]
     fn slot(&self, i: u32) -> &AtomicPtr<Task> {
         &self.slots[(i % LEN) as usize]
     }
 
     /// Owner only: queues `task`. With `next`, the task goes into `runnext`
     /// and the task it displaces goes to the tail (Go's `runqput`).
+    #[inline]
     pub fn put(&self, task: TaskRef, next: bool) -> Overflow {
         let mut ptr = Arc::into_raw(task).cast_mut();
         if next {
-            let old = self.runnext.swap(ptr, Ordering::AcqRel);
-            if old.is_null() {
+            ptr = self.runnext.swap(ptr, Ordering::AcqRel);
+            if ptr.is_null() {
                 return Overflow::None;
             }
-            ptr = old;
         }
+        let head = self.head.load(Ordering::Acquire);
+        let tail = self.tail.load(Ordering::Relaxed);
+        if tail.wrapping_sub(head) < LEN {
+            self.slot(tail).store(ptr, Ordering::Relaxed);
+            self.tail.store(tail.wrapping_add(1), Ordering::Release);
+            return Overflow::None;
+        }
+        self.put_full(ptr)
+    }
+
+    /// `put` found the ring full: spill half of it, or retry if a thief
+    /// made room meanwhile.
+    #[cold]
+    #[inline(never)]
+    fn put_full(&self, ptr: *mut Task) -> Overflow {
         loop {
             let head = self.head.load(Ordering::Acquire);
             let tail = self.tail.load(Ordering::Relaxed);
@@ -91,7 +107,6 @@ impl RunQueue {
                 batch.push(unsafe { Arc::from_raw(ptr) });
                 return Overflow::Spill(batch);
             }
-            // A thief moved head under us: there is room now.
         }
     }
 

@@ -27,6 +27,7 @@ use crate::overflow;
 use crate::sched::Sched;
 use crate::schedule;
 use crate::stack::{page_size, DEFAULT_STACK_SIZE};
+use crate::stats::bump;
 use crate::task::Task;
 
 /// Runtime configuration. Unset values come from the environment
@@ -104,10 +105,8 @@ impl RuntimeBuilder {
             None,
             packet.clone(),
         ));
-        sched
-            .counters
-            .spawned
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // No M runs yet, so this thread may act as P0's holder.
+        bump(&sched.procs[0].counters.spawned, 1);
         schedule::put_runnable(&sched, &sched.procs[0], task, true);
 
         Machine::run_on_this_thread(Arc::clone(&sched), sched.next_m_id(), 0, false);

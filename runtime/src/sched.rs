@@ -23,7 +23,6 @@ use crate::machine::MachineShared;
 use crate::processor::Processor;
 use crate::run_queue;
 use crate::stack::Stack;
-use crate::stats::Counters;
 use crate::task::{TaskId, TaskRef};
 
 /// Stacks the runtime-wide pool keeps for Ps whose caches run dry; beyond
@@ -72,8 +71,6 @@ pub struct Sched {
     next_m_id: AtomicUsize,
     /// OS threads started for Ms, joined when the runtime ends.
     pub threads: Mutex<Vec<thread::JoinHandle<()>>>,
-    /// Event counters for `grt::stats()`.
-    pub counters: Counters,
 }
 
 impl Sched {
@@ -97,7 +94,6 @@ impl Sched {
             next_task_id: AtomicU64::new(1),
             next_m_id: AtomicUsize::new(0),
             threads: Mutex::new(Vec::new()),
-            counters: Counters::default(),
         }
     }
 

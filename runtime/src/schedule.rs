@@ -48,6 +48,7 @@ use crate::machine::{self, Machine, MachineShared, Pending, Wakeup};
 use crate::processor::Processor;
 use crate::run_queue::Overflow;
 use crate::sched::{Locked, Sched};
+use crate::stats::bump;
 use crate::task::{TaskRef, TaskState, WaitReason, TOKEN_EMPTY, TOKEN_PARKED};
 
 /// Go's constant from `schedule`: how often the global queue goes first.
@@ -182,11 +183,8 @@ fn steal_work(m: &Machine, p: &Processor) -> Option<TaskRef> {
                 continue;
             }
             if let Some((task, stolen)) = p.runq.steal_half(&victim.runq, last_round) {
-                sched.counters.steals.fetch_add(1, Ordering::Relaxed);
-                sched
-                    .counters
-                    .tasks_stolen
-                    .fetch_add(stolen as u64, Ordering::Relaxed);
+                bump(&p.counters.steals, 1);
+                bump(&p.counters.tasks_stolen, stolen as u64);
                 return Some(task);
             }
         }
@@ -227,7 +225,7 @@ fn reset_spinning(m: &Machine) {
 
 /// Go's `execute` plus the g0 half of `mcall`: runs `task` on this M until
 /// it switches back, then does what it asked.
-fn execute(m: &Machine, task: TaskRef, inherit_time: bool) {
+fn execute(m: &Machine, mut task: TaskRef, inherit_time: bool) {
     let sched = &*m.sched;
     let p = m.p();
     if !inherit_time {
@@ -240,16 +238,18 @@ fn execute(m: &Machine, task: TaskRef, inherit_time: bool) {
     loop {
         task.set_state(TaskState::Running);
         let to = task.context.get();
-        m.set_current(Arc::clone(&task));
+        // The M holds the task's reference while it runs (moved, not
+        // cloned: no atomic traffic on the switch path).
+        m.set_current(task);
         // SAFETY: the task is not running anywhere else (we took it from a
         // queue or it just switched out to us), its context was saved by a
         // switch or forged by init_stack on its live stack, and g0's
         // context lives in this Machine for the whole switch.
         unsafe { arch::switch(m.g0.get(), to) };
-        drop(m.take_current());
+        task = m.take_current().expect("the task we ran is current");
         match m.pending.replace(Pending::Nothing) {
             Pending::Yield => {
-                sched.counters.yields.fetch_add(1, Ordering::Relaxed);
+                bump(&p.counters.yields, 1);
                 task.set_state(TaskState::Runnable);
                 put_runnable(sched, p, task, false);
             }
@@ -272,14 +272,14 @@ fn execute(m: &Machine, task: TaskRef, inherit_time: bool) {
                     task.set_wait_reason(WaitReason::None);
                     continue;
                 }
-                sched.counters.parks.fetch_add(1, Ordering::Relaxed);
+                bump(&p.counters.parks, 1);
             }
             Pending::Exit => {
                 task.set_state(TaskState::Dead);
                 // Go kills a thread whose locked goroutine exits; we release
                 // the wiring and reuse the M (see lock.rs).
                 m.locked.set(false);
-                sched.counters.exited.fetch_add(1, Ordering::Relaxed);
+                bump(&p.counters.exited, 1);
                 // SAFETY: the task is dead; nothing runs on its stack.
                 if let Some(stack) = unsafe { (*task.stack.get()).take() } {
                     // SAFETY: this M holds p.

@@ -14,13 +14,13 @@
 //! size gets its own reservation at once.
 
 use std::io;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::join::{JoinHandle, Packet};
 use crate::park::{machine_for, TaskHandle};
 use crate::schedule;
 use crate::stack::{page_size, Stack};
+use crate::stats::bump;
 use crate::task::Task;
 
 /// Task configuration, like `std::thread::Builder`.
@@ -78,7 +78,7 @@ impl Builder {
             stack,
             packet.clone(),
         ));
-        sched.counters.spawned.fetch_add(1, Ordering::Relaxed);
+        bump(&p.counters.spawned, 1);
         let handle = TaskHandle(Arc::clone(&task));
         schedule::put_runnable(sched, p, task, true);
         schedule::wake_p(sched);
