@@ -7,13 +7,13 @@
 //!
 //! ## G, M, P
 //! The three nouns of Go's scheduler (runtime/proc.go), and of this crate:
-//! - **G** — a task ([`task`]): a closure, a stack ([`stack`]) and the
-//!   registers saved when it is not running ([`arch`]).
-//! - **M** — a machine, i.e. an OS thread ([`machine`]). Each M runs the
+//! - **G** — a task (`task.rs`): a closure, a stack (`stack.rs`) and the
+//!   registers saved when it is not running (`arch.rs`).
+//! - **M** — a machine, i.e. an OS thread (`machine.rs`). Each M runs the
 //!   scheduler loop on its own thread stack (its *g0*) and switches into
 //!   tasks from there.
-//! - **P** — a processor ([`processor`]): the right to run task code, with a
-//!   local run queue ([`run_queue`]). There are `GRT_MAXPROCS` Ps; an M must
+//! - **P** — a processor (`processor.rs`): the right to run task code, with a
+//!   local run queue (`run_queue.rs`). There are `GRT_MAXPROCS` Ps; an M must
 //!   hold one to run a task.
 //!
 //! Why three and not two? Ms cannot simply own run queues: an M that blocks
@@ -24,23 +24,36 @@
 //!
 //! ## The life of a task
 //! 1. [`go`] creates a G and puts it in the current P's `runnext` slot
-//!    ([`spawn`]; Go's `newproc`), then wakes an idle P if there is one
-//!    ([`schedule::wake_p`]; Go's `wakep`).
-//! 2. An M in [`schedule::schedule`] (Go's `schedule`) finds it: its own
+//!    (`spawn.rs`; Go's `newproc`), then wakes an idle P if there is one
+//!    (`schedule.rs` `wake_p`; Go's `wakep`).
+//! 2. An M in `schedule.rs` `schedule` (Go's `schedule`) finds it: its own
 //!    queue first, then the global queue, then by stealing half of another
 //!    P's queue (`findRunnable`, `runqsteal`).
 //! 3. The M gives it a stack from the P's cache and switches to it (Go's
 //!    `execute`, `gogo`).
 //! 4. The task runs until it blocks: it records why and switches back to
-//!    g0 ([`park`]; Go's `gopark` via `mcall`). g0 marks it waiting.
-//! 5. Whoever it waits for readies it ([`park::TaskHandle::unpark`]; Go's
+//!    g0 (`park.rs`; Go's `gopark` via `mcall`). g0 marks it waiting.
+//! 5. Whoever it waits for readies it ([`TaskHandle::unpark`]; Go's
 //!    `goready`): back into a run queue, usually `runnext`.
 //! 6. When its closure returns, g0 takes its stack back into the cache and
-//!    the result goes to its [`JoinHandle`] ([`join`]; Go's `goexit`).
+//!    the result goes to its [`JoinHandle`] (`join.rs`; Go's `goexit`).
 //!
 //! The book in `docs/` walks through each step with the code.
+//!
+//! ## What tasks should know
+//! - A task may continue on another OS thread after any park, yield or join.
+//!   Thread-locals it reads can change under it; code that needs one
+//!   thread (C libraries with thread state, `setns`) calls
+//!   [`lock_os_thread`] first.
+//! - Scheduling is cooperative: a task that computes without parking or
+//!   yielding keeps its P. Blocking system calls (`std::thread::sleep`,
+//!   blocking file or socket I/O) block the M and its P; grt's own
+//!   blocking calls, sockets and timers come with later chapters.
+//! - Stacks do not grow past their reservation (256 KiB by default,
+//!   `GRT_STACK_SIZE` or [`Builder::stack_size`] to change it); running off
+//!   the end aborts the process with a report naming the task.
 
-pub mod arch;
+mod arch;
 mod join;
 mod lock;
 mod machine;

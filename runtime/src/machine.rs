@@ -43,52 +43,72 @@ pub enum Pending {
     Exit,
 }
 
-/// Why a sleeping M was woken.
+/// Work handed to a sleeping M.
 pub enum Wakeup {
     /// Run with P `p`; `spinning` says whether the waker counted this M as
     /// spinning (Go's `startm(pp, spinning)` sets `mp.spinning`).
     Handoff { p: usize, spinning: bool },
     /// Run the task locked to this M, with P `p` (Go's `startlockedm`).
     RunLocked { p: usize, task: TaskRef },
-    /// The runtime is ending: exit.
-    Shutdown,
 }
 
 /// The part of an M that other threads touch: how to wake it.
 pub struct MachineShared {
     /// M id, for traces and thread names.
     pub id: usize,
-    /// The reason to wake up, set by the waker (Go's `m.nextp` plus `m.park` note).
-    wakeup: Mutex<Option<Wakeup>>,
-    /// Signalled when `wakeup` is set.
+    /// What the waker left for this M (Go's `m.nextp` plus the `m.park` note).
+    note: Mutex<Note>,
+    /// Signalled when `note` changes.
     wake: Condvar,
+}
+
+/// The M's mailbox. Hand-offs are exclusive (only the one waker that took
+/// this M off an idle list may leave one), while the shutdown flag may be
+/// raised at any time, even on top of a hand-off, so they are kept apart.
+#[derive(Default)]
+struct Note {
+    handoff: Option<Wakeup>,
+    shutdown: bool,
 }
 
 impl MachineShared {
     fn new(id: usize) -> MachineShared {
         MachineShared {
             id,
-            wakeup: Mutex::new(None),
+            note: Mutex::new(Note::default()),
             wake: Condvar::new(),
         }
     }
 
-    /// Go's `notewakeup(&mp.park)`.
-    pub fn wake(&self, why: Wakeup) {
-        let mut slot = self.wakeup.lock();
-        assert!(slot.is_none(), "grt: an M was woken twice (scheduler bug)");
-        *slot = Some(why);
+    /// Go's `notewakeup(&mp.park)`: hands this M work.
+    pub fn wake(&self, work: Wakeup) {
+        let mut note = self.note.lock();
+        assert!(
+            note.handoff.is_none(),
+            "grt: an M was handed two things at once (scheduler bug)"
+        );
+        note.handoff = Some(work);
         self.wake.notify_one();
     }
 
-    /// Go's `notesleep(&mp.park)`: blocks the thread until [`wake`](Self::wake).
-    pub fn sleep(&self) -> Wakeup {
-        let mut slot = self.wakeup.lock();
+    /// Tells this M the runtime is ending; harmless if said twice.
+    pub fn wake_for_shutdown(&self) {
+        self.note.lock().shutdown = true;
+        self.wake.notify_one();
+    }
+
+    /// Go's `notesleep(&mp.park)`: blocks the thread until it is handed
+    /// work (`Some`) or told to shut down (`None`). Work wins if both came.
+    pub fn sleep(&self) -> Option<Wakeup> {
+        let mut note = self.note.lock();
         loop {
-            if let Some(why) = slot.take() {
-                return why;
+            if let Some(work) = note.handoff.take() {
+                return Some(work);
             }
-            self.wake.wait(&mut slot);
+            if note.shutdown {
+                return None;
+            }
+            self.wake.wait(&mut note);
         }
     }
 }

@@ -40,6 +40,9 @@ pub struct ProcessorLocal {
     /// Incremented on each new time slice; every 61st looks at the global
     /// queue first so that it cannot starve (Go's `schedtick`).
     pub schedtick: u32,
+    /// Tasks run in a row from `runnext`, each inheriting the time slice
+    /// (see `RUNNEXT_CHAIN_MAX` in schedule.rs).
+    pub runnext_chain: u32,
     /// Free default-size stacks.
     pub stacks: Vec<Stack>,
 }
@@ -55,6 +58,7 @@ impl Processor {
             runq: RunQueue::new(),
             local: UnsafeCell::new(ProcessorLocal {
                 schedtick: 0,
+                runnext_chain: 0,
                 stacks: Vec::new(),
             }),
             counters: Counters::default(),

@@ -3,12 +3,13 @@
 //! of. This is Go's `runqput`, `runqget`, `runqgrab` and `runqsteal`
 //! (proc.go), written out in Rust.
 //!
-//! Why not crossbeam-deque? Its Chase-Lev deque grows without bound and
-//! steals one task (or a batch into a fresh deque) at a time; Go's ring has a
-//! fixed size, so overflow is an explicit event (half the ring moves to the
-//! global queue in one lock acquisition, `runqputslow`), and a thief takes
-//! half the victim's work straight into its own ring in one CAS. Both are
-//! properties the book discusses, so we keep Go's shape.
+//! Why not crossbeam-deque? Its Chase-Lev deque grows without bound and has
+//! no `runnext` slot; its batch steal takes "about half", capped, into the
+//! thief's deque. Go's ring has a fixed size, so overflow is an explicit
+//! event (half the ring moves to the global queue in one lock acquisition,
+//! `runqputslow`), a thief takes exactly half the victim's work straight
+//! into its own ring with one CAS, and `runnext` is part of the structure.
+//! Those are the properties the book discusses, so we keep Go's shape.
 //!
 //! Invariants:
 //! - Only the owning P writes `tail` and the slots between `tail` and

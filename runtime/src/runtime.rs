@@ -10,9 +10,14 @@
 //! What ending means: as in Go, tasks still alive when the main task returns
 //! do not run again. Each M stops at its next scheduling point (a task that
 //! never parks, yields or ends keeps its M, and `run`, waiting). Tasks left
-//! parked or queued are dropped with their stacks unmapped; values living on
-//! those stacks are not dropped (there is no safe way to unwind a suspended
-//! stack from outside), so they leak, as they would at process exit.
+//! queued are dropped, and so are parked tasks once nothing else refers to
+//! them, their stacks unmapped; values living on those stacks are not
+//! dropped (there is no safe way to unwind a suspended stack from outside),
+//! so they leak, as they would at process exit. A parked task whose own
+//! stack holds a reference to it (say, a `grt::current()` handle in a local)
+//! is a reference cycle: it stays, with its stack and the runtime's
+//! bookkeeping, until the process ends. The stack caches are unmapped at
+//! shutdown regardless, so what such a cycle keeps is small.
 //!
 //! Every `run` is its own runtime: its own Ps, Ms, queues and counters, so
 //! parallel tests (cargo runs them on several threads) never share one.
@@ -136,14 +141,18 @@ where
     RuntimeBuilder::new().run(f)
 }
 
-/// Drops the tasks still queued when the runtime ends; their Arcs point back
-/// at the scheduler, so leaving them would leak it.
+/// Drops the tasks still queued when the runtime ends (their Arcs point
+/// back at the scheduler, so leaving them would leak it) and unmaps the
+/// cached stacks.
 fn release_leftover_tasks(sched: &Sched) {
     let global = std::mem::take(&mut sched.locked.lock().global);
     drop(global);
     for p in sched.procs.iter() {
         drop(p.runq.drain());
+        // SAFETY: every M has exited, so no one else holds this P.
+        drop(std::mem::take(unsafe { &mut p.local().stacks }));
     }
+    drop(std::mem::take(&mut *sched.stack_pool.lock()));
 }
 
 fn env_usize(name: &str) -> Option<usize> {

@@ -34,7 +34,7 @@ const STACK_POOL_MAX: usize = 1024;
 /// What `sched.lock` protects.
 pub struct Locked {
     /// The global run queue (Go's `sched.runq`): overflow from full local
-    /// queues, yields from tasks on Ps that go idle, and wake-ups from
+    /// queues, and wake-ups from
     /// outside the runtime.
     pub global: VecDeque<TaskRef>,
     /// Ps that no M holds (Go's `sched.pidle`).

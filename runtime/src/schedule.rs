@@ -4,15 +4,20 @@
 //! # The problem
 //! Ms must run tasks whenever there are tasks and free Ps, yet burn no CPU
 //! when there are none, and a task readied on an idle runtime must start
-//! within microseconds. Go's design comment in proc.go rejects three easier
-//! answers, and so do we:
-//! 1. One central queue with all Ms waiting on it: every operation takes the
-//!    same lock; it does not scale past a few cores.
-//! 2. Wake an M every time a task is readied: a thread wake-up costs far more
-//!    than the task it would run, and most wake-ups find the work already
-//!    taken by the M that readied it.
-//! 3. Never wake anyone; let idle Ms poll: latency is fine but the CPU never
-//!    rests.
+//! within microseconds. It is hard because the state is spread over per-P
+//! queues (no cheap global "is there work?"), and because the right answer
+//! depends on the future (do not put a thread to sleep just before a task
+//! is readied for it). Go's design comment in proc.go rejects three
+//! simpler designs, and so do we:
+//! 1. Centralise all scheduler state: one lock for everything; it does not
+//!    scale.
+//! 2. Hand a readied task directly to a woken thread with a spare P: the
+//!    readying thread may run out of work the next moment and have to
+//!    sleep (thread thrashing), and dependent tasks that would have run
+//!    warm on one thread are scattered.
+//! 3. Wake an extra thread whenever a task is readied and a P is idle,
+//!    without hand-off: most of those threads find nothing (the readier
+//!    runs the task itself) and go straight back to sleep.
 //!
 //! # The protocol ("spinning" Ms)
 //! An M with a P that finds nothing in its own queue becomes *spinning*
@@ -27,18 +32,24 @@
 //!   there is work.
 //! - A spinning M that finds nothing gives its P back, then decrements
 //!   `nmspinning`, then looks at every queue once more. Submitters do the
-//!   mirror image: queue the task, then read `nmspinning`. With both sides
-//!   ordered (SeqCst), either the submitter sees a spinner that will find
-//!   its task, or the spinner's last look sees the task. Nothing is lost.
+//!   mirror image: queue the task, then read `nmspinning`. Each side puts a
+//!   `SeqCst` fence between its write and its read (the store-buffering
+//!   pattern: without the fences both reads could see the old values), so
+//!   either the submitter sees a spinner that will find its task, or the
+//!   spinner's last look sees the task. Nothing is lost.
 //!
 //! # Fairness
 //! A P looks at the global queue first on every 61st time slice (Go's
 //! constant: prime, so it does not resonate with task patterns), so tasks
 //! spilled there cannot starve behind a busy local queue. A task readied into
-//! `runnext` inherits the current time slice (`schedtick` is not advanced),
-//! so a ping-ponging pair cannot starve its P's other tasks either.
+//! `runnext` inherits the current time slice (`schedtick` is not advanced).
+//! In Go, sysmon preempts a `runnext` chain that outlives its 10 ms slice;
+//! without preemption a ping-ponging pair would keep its P forever, so we
+//! bound the chain by count instead ([`RUNNEXT_CHAIN_MAX`]): after that many
+//! inherited slices in a row the `runnext` task goes to the back of the
+//! queue and the oldest queued task runs.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{fence, Ordering};
 use std::sync::Arc;
 
 use crate::arch;
@@ -56,6 +67,13 @@ const GLOBAL_QUEUE_EVERY: u32 = 61;
 
 /// Rounds of stealing over all Ps before giving up (Go's `stealTries`).
 const STEAL_ROUNDS: usize = 4;
+
+/// Consecutive `runnext` runs (inherited time slices) before the queue gets
+/// a turn. Go bounds the chain by time (10 ms, enforced by sysmon); a count
+/// needs no clock. 61 like the global-queue period: long enough that a
+/// ping-pong pair keeps its cache warmth, short enough that a queued task
+/// waits microseconds, not forever.
+pub const RUNNEXT_CHAIN_MAX: u32 = 61;
 
 /// The g0 loop of every M (Go's `schedule`): find a task, run it, repeat,
 /// until the runtime shuts down.
@@ -108,8 +126,23 @@ fn find_runnable(m: &Machine) -> Option<(TaskRef, bool)> {
                 return Some((task, false));
             }
         }
-        if let Some(found) = p.runq.get() {
-            return Some(found);
+        if let Some((task, inherit_time)) = p.runq.get() {
+            // SAFETY: this M holds p.
+            let local = unsafe { p.local() };
+            if !inherit_time {
+                local.runnext_chain = 0;
+                return Some((task, false));
+            }
+            local.runnext_chain += 1;
+            if local.runnext_chain <= RUNNEXT_CHAIN_MAX {
+                return Some((task, true));
+            }
+            // The chain has had its turn: behind the queue it goes, and the
+            // queue's oldest task runs (if the queue was empty, that is this
+            // same task, now on a fresh slice).
+            local.runnext_chain = 0;
+            put_runnable(sched, p, task, false);
+            continue;
         }
         if sched.global_len.load(Ordering::Relaxed) > 0 {
             if let Some(task) = sched.global_take(&mut sched.locked.lock(), p, usize::MAX) {
@@ -145,6 +178,7 @@ fn find_runnable(m: &Machine) -> Option<(TaskRef, bool)> {
         if m.spinning.get() {
             m.spinning.set(false);
             sched.nmspinning.fetch_sub(1, Ordering::SeqCst);
+            fence(Ordering::SeqCst);
             // The last look (see the module comment): work queued while we
             // were still counted as spinning would otherwise wait for the
             // next submitter to wake someone.
@@ -311,8 +345,9 @@ fn give_stack_on_first_run(m: &Machine, p: &Processor, task: &TaskRef) -> bool {
             }
         }
     }
-    // SAFETY: as above. A task that has a stack but no saved context is
-    // one whose builder supplied the stack: forge its first frame.
+    // SAFETY: as above. No saved context means the task has never run
+    // (whether its stack came from the cache just now or from its builder
+    // at spawn): forge its first frame.
     unsafe {
         let context = &mut *task.context.get();
         if context.stack_pointer().is_null() {
@@ -348,6 +383,9 @@ pub fn ready(task: TaskRef) {
 
 /// Go's `wakep`: if a P is idle and nobody is spinning, start an M to spin.
 pub fn wake_p(sched: &Arc<Sched>) {
+    // Orders the caller's queueing of work before the reads below (the
+    // submitter's half of the protocol in the module comment).
+    fence(Ordering::SeqCst);
     if sched.npidle.load(Ordering::SeqCst) == 0 {
         return;
     }
@@ -432,12 +470,19 @@ fn stop_locked_m(m: &Machine) -> Option<(TaskRef, bool)> {
         }
         locked.locked_ms.push(Arc::clone(&m.shared));
     }
-    match m.shared.sleep() {
+    let woken = m.shared.sleep();
+    // start_locked_m removes us from the list, unless it came before we
+    // were on it; either way we are awake now and must not be listed.
+    m.sched
+        .locked
+        .lock()
+        .locked_ms
+        .retain(|waiting| !Arc::ptr_eq(waiting, &m.shared));
+    match woken? {
         Wakeup::RunLocked { p, task } => {
             m.set_p(Some(p));
             Some((task, false))
         }
-        Wakeup::Shutdown => None,
         Wakeup::Handoff { .. } => unreachable!("a locked M is never on the idle list"),
     }
 }
@@ -475,12 +520,12 @@ fn stop_m(m: &Machine) {
         locked.idle_ms.push(Arc::clone(&m.shared));
     }
     match m.shared.sleep() {
-        Wakeup::Handoff { p, spinning } => {
+        Some(Wakeup::Handoff { p, spinning }) => {
             m.set_p(Some(p));
             m.spinning.set(spinning);
         }
-        Wakeup::Shutdown => {}
-        Wakeup::RunLocked { .. } => unreachable!("an idle M has no locked task"),
+        None => {}
+        Some(Wakeup::RunLocked { .. }) => unreachable!("an idle M has no locked task"),
     }
 }
 
@@ -496,6 +541,6 @@ pub fn begin_shutdown(sched: &Sched) {
         sleeping
     };
     for m in idle {
-        m.wake(Wakeup::Shutdown);
+        m.wake_for_shutdown();
     }
 }

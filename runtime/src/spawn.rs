@@ -8,10 +8,15 @@
 //! still run in spawn order behind it. Then `wake_p` lets an idle P steal
 //! some.
 //!
-//! Spawning still checks memory up front: a default-size task needs one
-//! stack in the P's cache to exist (so the limit is reported to the caller of
-//! `spawn`, who can act on it, not to the joiner later); a task of another
-//! size gets its own reservation at once.
+//! Spawning still checks memory up front, as far as laziness allows: a
+//! default-size task needs at least one stack to be in the P's cache (or
+//! obtainable now), so a runtime that cannot get any stack at all reports
+//! the limit to the caller of `spawn`, who can act on it. A task of another
+//! size gets its own reservation at once. What the check cannot see is a
+//! burst of spawns that outruns the limit before the tasks start: a task
+//! that finds no stack when it first runs ends without running, and its
+//! `JoinHandle::join` returns `Err` with the same message (also printed to
+//! stderr).
 
 use std::io;
 use std::sync::Arc;
@@ -52,7 +57,9 @@ impl Builder {
     ///
     /// Fails with `ErrorKind::OutOfMemory` if no stack can be reserved; the
     /// message names the limit (usually `vm.max_map_count`) and how to raise
-    /// it. Panics if called outside a grt task.
+    /// it. (A task that passes this check but finds no stack when it starts
+    /// reports the same error through `join`; see the module comment.)
+    /// Panics if called outside a grt task.
     pub fn spawn<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
     where
         F: FnOnce() -> T + Send + 'static,

@@ -34,10 +34,11 @@ use std::sync::atomic::{AtomicU8, Ordering};
 /// and small enough that a million reservations fit in the address space.
 pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
 
-/// Bytes at the top of a stack left committed when it is cached for reuse.
-/// Most tasks never go deeper, so their next owner starts without page
-/// faults; the pages below are returned to the kernel. 32 KiB is a guess
-/// that keeps spawn-heavy benchmarks fault-free; see docs/benchmarks.md.
+/// Bytes at the top of a stack left committed when it moves to the shared
+/// pool; the pages below go back to the kernel. Most tasks never go deeper,
+/// so the stack's next owner starts without page faults. 32 KiB is a guess,
+/// not a measurement: it bounds the pool's resident memory at 32 MiB
+/// (1,024 stacks) while sparing typical tasks any fault.
 pub const KEEP_RESIDENT: usize = 32 * 1024;
 
 /// `MADV_GUARD_INSTALL` from Linux 6.13 (uapi/asm-generic/mman-common.h);

@@ -85,7 +85,8 @@ pub fn stats() -> Stats {
         spinning_threads: sched.nmspinning.load(Ordering::Relaxed),
         global_queue,
         local_queues: sched.procs.iter().map(|p| p.runq.len()).collect(),
-        live_tasks: spawned - sum(|c| &c.exited),
+        // Counters are read one after another, not atomically together.
+        live_tasks: spawned.saturating_sub(sum(|c| &c.exited)),
         spawned,
         steals: sum(|c| &c.steals),
         tasks_stolen: sum(|c| &c.tasks_stolen),

@@ -13,9 +13,11 @@
 //!   to run the task or has just switched away from it, never concurrently:
 //!   handing a task to a run queue (an Acquire/Release pair) hands these
 //!   fields over with it.
-//! - A task holds no stack until it first runs, and gives its stack back the
-//!   moment it ends, so 100,000 spawned-but-unstarted tasks cost 100,000
-//!   small heap objects, not 100,000 mappings.
+//! - A task of the default stack size holds no stack until it first runs,
+//!   and gives its stack back the moment it ends, so 100,000
+//!   spawned-but-unstarted tasks cost 100,000 small heap objects, not
+//!   100,000 mappings. (A task built with another stack size gets its own
+//!   stack at spawn: no cache holds that size.)
 
 use std::cell::UnsafeCell;
 use std::fmt;

@@ -365,3 +365,68 @@ fn join_parks_with_the_join_wait_reason() {
     });
     assert_eq!(value, 22);
 }
+
+#[test]
+fn a_ping_pong_pair_cannot_starve_its_p() {
+    // One P. A and B wake each other through `runnext` forever; each wake
+    // inherits the time slice, so without a bound on that chain the main
+    // task, queued behind them, would never run again.
+    let (starved, rounds) = RuntimeBuilder::new().max_procs(1).run(|| {
+        let stop = Arc::new(AtomicBool::new(false));
+        let starved = Arc::new(AtomicBool::new(false));
+        let rounds = Arc::new(AtomicUsize::new(0));
+        let a_handle = Arc::new(Mutex::new(None::<grt::TaskHandle>));
+        let b = {
+            let (stop, a_handle) = (Arc::clone(&stop), Arc::clone(&a_handle));
+            grt::go(move || loop {
+                grt::park();
+                if stop.load(Ordering::Acquire) {
+                    break;
+                }
+                if let Some(a) = a_handle.lock().unwrap().as_ref() {
+                    a.unpark();
+                }
+            })
+        };
+        let a = {
+            let (stop, starved, rounds) =
+                (Arc::clone(&stop), Arc::clone(&starved), Arc::clone(&rounds));
+            let b = b.task().clone();
+            grt::go(move || {
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while !stop.load(Ordering::Acquire) {
+                    if Instant::now() > deadline {
+                        starved.store(true, Ordering::Release);
+                        stop.store(true, Ordering::Release);
+                        break;
+                    }
+                    rounds.fetch_add(1, Ordering::Relaxed);
+                    b.unpark();
+                    grt::park();
+                }
+                b.unpark();
+            })
+        };
+        *a_handle.lock().unwrap() = Some(a.task().clone());
+        // Behind the pair in the queue; this returns only when the P lets
+        // the queue have a turn.
+        grt::yield_now();
+        stop.store(true, Ordering::Release);
+        a.task().unpark();
+        b.task().unpark();
+        a.join().unwrap();
+        b.join().unwrap();
+        (
+            starved.load(Ordering::Acquire),
+            rounds.load(Ordering::Relaxed),
+        )
+    });
+    assert!(
+        !starved,
+        "the queued main task never ran while the pair ping-ponged"
+    );
+    assert!(
+        rounds >= 10,
+        "the pair should have ping-ponged before main ran: {rounds} rounds"
+    );
+}

@@ -6,7 +6,7 @@
 #[cfg(target_arch = "x86_64")]
 mod x86_64;
 #[cfg(target_arch = "x86_64")]
-pub use x86_64::{init_stack, switch, Context, EntryFn};
+pub use x86_64::{init_stack, switch, Context};
 
 #[cfg(not(target_arch = "x86_64"))]
 compile_error!("grt supports x86_64 only for now: add an arch module beside arch/x86_64.rs");
