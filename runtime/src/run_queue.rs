@@ -300,3 +300,108 @@ impl Drop for RunQueue {
         drop(self.drain());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::join::Packet;
+    use crate::sched::Sched;
+
+    /// `n` distinct tasks (ids 1..=n) of a throwaway scheduler.
+    fn tasks(n: usize) -> Vec<TaskRef> {
+        let sched = Arc::new(Sched::new(1, 64 * 1024));
+        (0..n)
+            .map(|_| {
+                Arc::new(Task::new(
+                    Arc::clone(&sched),
+                    None,
+                    None,
+                    Arc::new(Packet::new(|| ())),
+                ))
+            })
+            .collect()
+    }
+
+    fn id(task: &TaskRef) -> u64 {
+        task.id.as_u64()
+    }
+
+    #[test]
+    fn ring_is_fifo_and_runnext_jumps_the_queue() {
+        let q = RunQueue::new();
+        let mut ts = tasks(4).into_iter();
+        for t in ts.by_ref().take(3) {
+            assert!(matches!(q.put(t, false), Overflow::None));
+        }
+        assert!(matches!(q.put(ts.next().unwrap(), true), Overflow::None));
+        assert_eq!(q.len(), 4);
+        let order: Vec<(u64, bool)> = std::iter::from_fn(|| q.get())
+            .map(|(t, inherit)| (id(&t), inherit))
+            .collect();
+        assert_eq!(order, [(4, true), (1, false), (2, false), (3, false)]);
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn a_new_runnext_pushes_the_old_one_to_the_tail() {
+        let q = RunQueue::new();
+        let mut ts = tasks(3).into_iter();
+        q.put(ts.next().unwrap(), false);
+        q.put(ts.next().unwrap(), true);
+        q.put(ts.next().unwrap(), true);
+        let order: Vec<u64> = std::iter::from_fn(|| q.get())
+            .map(|(t, _)| id(&t))
+            .collect();
+        assert_eq!(order, [3, 1, 2]);
+    }
+
+    #[test]
+    fn a_full_ring_spills_its_older_half_plus_the_newcomer() {
+        let q = RunQueue::new();
+        let mut ts = tasks(LEN as usize + 1).into_iter();
+        for t in ts.by_ref().take(LEN as usize) {
+            assert!(matches!(q.put(t, false), Overflow::None));
+        }
+        let Overflow::Spill(batch) = q.put(ts.next().unwrap(), false) else {
+            panic!("a full ring must spill");
+        };
+        let spilled: Vec<u64> = batch.iter().map(id).collect();
+        let expected: Vec<u64> = (1..=LEN as u64 / 2).chain([LEN as u64 + 1]).collect();
+        assert_eq!(
+            spilled, expected,
+            "oldest half first, then the task that did not fit"
+        );
+        assert_eq!(q.len(), LEN as usize / 2);
+        assert_eq!(q.get().map(|(t, _)| id(&t)), Some(LEN as u64 / 2 + 1));
+    }
+
+    #[test]
+    fn a_thief_takes_half_and_runnext_only_when_asked() {
+        let victim = RunQueue::new();
+        let thief = RunQueue::new();
+        let mut ts = tasks(11).into_iter();
+        for t in ts.by_ref().take(10) {
+            victim.put(t, false);
+        }
+        victim.put(ts.next().unwrap(), true);
+        // 10 in the ring: the thief takes 5, runs the last it took, queues 4.
+        let (first, stolen) = thief.steal_half(&victim, false).unwrap();
+        assert_eq!((id(&first), stolen), (5, 5));
+        let queued: Vec<u64> = std::iter::from_fn(|| thief.get())
+            .map(|(t, _)| id(&t))
+            .collect();
+        assert_eq!(queued, [1, 2, 3, 4]);
+        assert_eq!(victim.len(), 6, "5 left in the ring plus runnext");
+        // Half of what is left each time (rounded up): 3, then 1, then 1.
+        let mut takes = Vec::new();
+        while let Some((_, n)) = thief.steal_half(&victim, false) {
+            takes.push(n);
+            while thief.get().is_some() {}
+        }
+        assert_eq!(takes, [3, 1, 1]);
+        // Only runnext is left, and only a runnext-taking steal gets it.
+        let (last, stolen) = thief.steal_half(&victim, true).unwrap();
+        assert_eq!((id(&last), stolen), (11, 1));
+        assert!(victim.is_empty());
+    }
+}

@@ -84,6 +84,16 @@ impl Stack {
     /// takes the address-space lock for writing, which stalls every other
     /// thread's page faults; each stack can still be unmapped on its own.
     pub fn reserve(size: usize, count: usize) -> io::Result<Vec<Stack>> {
+        let stacks = Stack::map_unguarded(size, count)?;
+        for stack in &stacks {
+            stack.install_guard(size)?;
+        }
+        Ok(stacks)
+    }
+
+    /// The mapping behind [`Stack::reserve`], cut into `count` stacks whose
+    /// guard pages are still ordinary memory.
+    fn map_unguarded(size: usize, count: usize) -> io::Result<Vec<Stack>> {
         let page = page_size();
         let usable = size
             .checked_next_multiple_of(page)
@@ -114,19 +124,15 @@ impl Stack {
             return Err(reservation_error(size, "mmap", io::Error::last_os_error()));
         }
         // Each Stack owns its slice of the mapping from here on, so an error
-        // below unmaps everything as the Vec drops.
-        let stacks: Vec<Stack> = (0..count)
+        // in the caller unmaps everything as the Vec drops.
+        Ok((0..count)
             .map(|i| Stack {
                 // SAFETY: i * len < total, inside the mapping just made.
                 base: NonNull::new(unsafe { base.cast::<u8>().add(i * len) })
                     .expect("mmap returned null"),
                 len,
             })
-            .collect();
-        for stack in &stacks {
-            stack.install_guard(size)?;
-        }
-        Ok(stacks)
+            .collect())
     }
 
     fn install_guard(&self, size: usize) -> io::Result<()> {
@@ -145,8 +151,14 @@ impl Stack {
             // EINVAL: the kernel predates guard regions; remember and fall back.
             GUARD_MODE.store(GUARD_MPROTECT, Ordering::Relaxed);
         }
-        // SAFETY: as above, the first page of our own mapping.
-        if unsafe { libc::mprotect(base, page, libc::PROT_NONE) } != 0 {
+        self.protect_guard(size)
+    }
+
+    /// The fallback for kernels without guard regions: make the guard page
+    /// inaccessible, which splits it into a mapping of its own.
+    fn protect_guard(&self, size: usize) -> io::Result<()> {
+        // SAFETY: the range is the first page of our own mapping.
+        if unsafe { libc::mprotect(self.base.as_ptr().cast(), page_size(), libc::PROT_NONE) } != 0 {
             return Err(reservation_error(
                 size,
                 "mprotect",
@@ -254,6 +266,29 @@ mod tests {
             assert_eq!(*bottom, 0);
             assert_eq!(*stack.top().sub(1), 0xAB);
         }
+    }
+
+    /// The permissions /proc/self/maps lists for the mapping starting at `addr`.
+    fn perms_at(addr: usize) -> Option<String> {
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+        maps.lines().find_map(|line| {
+            let (range, rest) = line.split_once(' ')?;
+            let start = usize::from_str_radix(range.split_once('-')?.0, 16).ok()?;
+            (start == addr).then(|| rest.split(' ').next().unwrap().to_string())
+        })
+    }
+
+    #[test]
+    fn mprotect_fallback_makes_the_guard_its_own_inaccessible_mapping() {
+        let stack = Stack::map_unguarded(64 * 1024, 1).unwrap().pop().unwrap();
+        let (guard, guard_end) = stack.guard();
+        stack.protect_guard(64 * 1024).unwrap();
+        assert_eq!(perms_at(guard).as_deref(), Some("---p"));
+        assert_eq!(
+            perms_at(guard_end).as_deref(),
+            Some("rw-p"),
+            "the usable part stays writable"
+        );
     }
 
     #[test]
