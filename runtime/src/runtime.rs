@@ -14,10 +14,13 @@
 //! them, their stacks unmapped; values living on those stacks are not
 //! dropped (there is no safe way to unwind a suspended stack from outside),
 //! so they leak, as they would at process exit. A parked task whose own
-//! stack holds a reference to it (say, a `grt::current()` handle in a local)
-//! is a reference cycle: it stays, with its stack and the runtime's
-//! bookkeeping, until the process ends. The stack caches are unmapped at
-//! shutdown regardless, so what such a cycle keeps is small.
+//! stack holds a reference to it is a reference cycle: a task blocked in
+//! `join` (the `JoinHandle` on its stack leads to the packet, which holds
+//! the task as its waiter), or one keeping a `grt::current()` handle in a
+//! local. Such a task stays, with its stack and the runtime's bookkeeping,
+//! until the process ends; a registry of all tasks (planned with the
+//! debugger support) will let shutdown unmap those stacks too. The stack
+//! caches are unmapped at shutdown regardless.
 //!
 //! Every `run` is its own runtime: its own Ps, Ms, queues and counters, so
 //! parallel tests (cargo runs them on several threads) never share one.

@@ -128,21 +128,14 @@ fn find_runnable(m: &Machine) -> Option<(TaskRef, bool)> {
         }
         if let Some((task, inherit_time)) = p.runq.get() {
             // SAFETY: this M holds p.
-            let local = unsafe { p.local() };
-            if !inherit_time {
-                local.runnext_chain = 0;
-                return Some((task, false));
+            if inherit_time && unsafe { p.local().runnext_chain } >= RUNNEXT_CHAIN_MAX {
+                // The chain has had its turn: behind the queue it goes, and
+                // the queue's oldest task runs on a fresh slice (if the
+                // queue was empty, that is this same task).
+                put_runnable(&m.sched, p, task, false);
+                continue;
             }
-            local.runnext_chain += 1;
-            if local.runnext_chain <= RUNNEXT_CHAIN_MAX {
-                return Some((task, true));
-            }
-            // The chain has had its turn: behind the queue it goes, and the
-            // queue's oldest task runs (if the queue was empty, that is this
-            // same task, now on a fresh slice).
-            local.runnext_chain = 0;
-            put_runnable(sched, p, task, false);
-            continue;
+            return Some((task, inherit_time));
         }
         if sched.global_len.load(Ordering::Relaxed) > 0 {
             if let Some(task) = sched.global_take(&mut sched.locked.lock(), p, usize::MAX) {
@@ -260,11 +253,15 @@ fn reset_spinning(m: &Machine) {
 /// Go's `execute` plus the g0 half of `mcall`: runs `task` on this M until
 /// it switches back, then does what it asked.
 fn execute(m: &Machine, mut task: TaskRef, inherit_time: bool) {
-    let sched = &*m.sched;
+    let sched = &m.sched;
     let p = m.p();
-    if !inherit_time {
-        // SAFETY: this M holds p.
-        unsafe { p.local().schedtick = p.local().schedtick.wrapping_add(1) };
+    // SAFETY: this M holds p.
+    let local = unsafe { p.local() };
+    if inherit_time {
+        local.runnext_chain += 1;
+    } else {
+        local.schedtick = local.schedtick.wrapping_add(1);
+        local.runnext_chain = 0;
     }
     if !give_stack_on_first_run(m, p, &task) {
         return;
@@ -358,10 +355,12 @@ fn give_stack_on_first_run(m: &Machine, p: &Processor, task: &TaskRef) -> bool {
     true
 }
 
-/// Go's `runqput` with its spill (`runqputslow`) to the global queue.
-pub fn put_runnable(sched: &Sched, p: &Processor, task: TaskRef, next: bool) {
+/// Go's `runqput` with its spill (`runqputslow`) to the global queue,
+/// where an idle P may want it.
+pub fn put_runnable(sched: &Arc<Sched>, p: &Processor, task: TaskRef, next: bool) {
     if let Overflow::Spill(batch) = p.runq.put(task, next) {
         sched.global_push(&mut sched.locked.lock(), batch);
+        wake_p(sched);
     }
 }
 
@@ -450,9 +449,11 @@ fn hand_off_p(m: &Machine) {
     let sched = &m.sched;
     let p = m.p_id().expect("hand_off_p without a P");
     m.set_p(None);
-    let has_work = !sched.procs[p].runq.is_empty() || sched.global_len.load(Ordering::SeqCst) > 0;
+    // Decided under the lock: a task readied into the global queue after a
+    // look without it would find no idle P to wake, and this P would go
+    // idle beside it (Go's handoffp re-checks `sched.runqsize` likewise).
     let mut locked = sched.locked.lock();
-    if has_work {
+    if !sched.procs[p].runq.is_empty() || !locked.global.is_empty() {
         start_m_on(sched, locked, p, false);
     } else {
         sched.idle_p_put(&mut locked, p);
