@@ -82,7 +82,10 @@ where
     }
 
     fn abandon(&self, why: std::io::Error) {
-        drop(self.take_f());
+        // This runs on g0: the closure's captures must not unwind into the
+        // scheduler if one of their destructors panics.
+        let f = self.take_f();
+        let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(f)));
         let message = why.to_string();
         eprintln!("{message}");
         self.complete(Err(Box::new(message) as Box<dyn Any + Send>));

@@ -16,10 +16,19 @@
 //! thread, since the task may have left it in a state no other goroutine
 //! should inherit. grt releases the M and reuses it; undo thread state
 //! before the task ends.
+//!
+//! grt also locks a task by itself in one case: when it parks or yields
+//! while a panic unwinds through it (a `Drop` that joins another task, say).
+//! std counts panics in progress per thread, so if the M ran other tasks
+//! meanwhile they would see `std::thread::panicking()` return true (and a
+//! `std::sync::Mutex` they unlock would be poisoned), and if the task
+//! resumed on another thread the counts of both threads would go wrong. The
+//! pin lasts until the task's closure has returned.
 
 use std::sync::Arc;
 
 use crate::park::machine_for;
+use crate::task::Task;
 
 /// Wires the running task to its current OS thread until the matching
 /// [`unlock_os_thread`]. Panics outside a task.
@@ -34,6 +43,23 @@ pub fn lock_os_thread() {
             *locked_to = Some((Arc::clone(&m.shared), 1));
             m.locked.set(true);
         }
+    }
+}
+
+/// Keeps a task that parks mid-panic on its thread (see the module
+/// comment). Called by the running task before it parks or yields.
+pub(crate) fn pin_if_unwinding(task: &Task) {
+    if std::thread::panicking() && !task.pinned_for_unwind.get() {
+        task.pinned_for_unwind.set(true);
+        lock_os_thread();
+    }
+}
+
+/// Ends the pin of [`pin_if_unwinding`] once the task's closure (and the
+/// unwinding through it) is over.
+pub(crate) fn unpin_after_unwinding(task: &Task) {
+    if task.pinned_for_unwind.replace(false) {
+        unlock_os_thread();
     }
 }
 

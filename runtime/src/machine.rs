@@ -97,6 +97,11 @@ impl MachineShared {
         self.wake.notify_one();
     }
 
+    /// Removes a hand-off nobody will act on (the M is exiting).
+    pub fn take_handoff(&self) -> Option<Wakeup> {
+        self.note.lock().handoff.take()
+    }
+
     /// Go's `notesleep(&mp.park)`: blocks the thread until it is handed
     /// work (`Some`) or told to shut down (`None`). Work wins if both came.
     pub fn sleep(&self) -> Option<Wakeup> {
@@ -180,8 +185,17 @@ impl Machine {
         let m = Machine::new(sched, shared, p, spinning);
         let _altstack = overflow::AltStack::ensure();
         CURRENT.with(|c| c.set(&m));
+        // Clears CURRENT however the loop ends: a panic on g0 (a scheduler
+        // bug) must not leave this thread pointing at a dead Machine.
+        struct ClearCurrent<'a>(&'a MachineShared);
+        impl Drop for ClearCurrent<'_> {
+            fn drop(&mut self) {
+                CURRENT.with(|c| c.set(std::ptr::null()));
+                drop(self.0.take_handoff());
+            }
+        }
+        let _clear = ClearCurrent(&m.shared);
         schedule::schedule(&m);
-        CURRENT.with(|c| c.set(std::ptr::null()));
     }
 
     /// The P this M holds. Panics if it holds none (a scheduler bug).

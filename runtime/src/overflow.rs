@@ -3,12 +3,12 @@
 //! Go checks the stack bound in every function prologue (`morestack`) and
 //! grows the stack, or dies with "goroutine stack exceeds limit". We cannot
 //! check in prologues, so a task that runs off its reservation touches the
-//! guard page below it and the kernel sends SIGSEGV. Rust's own handler
+//! guard below it and the kernel sends SIGSEGV. Rust's own handler
 //! knows only its threads' guard pages, so it would print nothing useful.
 //!
 //! Ours runs on an alternate signal stack (the faulting stack has no room
 //! left), asks this thread's M which task is running and where that task's
-//! guard page is, and if the faulting address is inside it prints which
+//! guard is, and if the faulting address is inside it prints which
 //! task overflowed and how to give it more room, then aborts. A fault
 //! anywhere else goes to the handler that was installed before ours (Rust's,
 //! which keeps its "thread 'main' has overflowed its stack" message), or to

@@ -25,6 +25,7 @@ use std::sync::atomic::Ordering;
 use std::thread;
 
 use crate::arch;
+use crate::lock;
 use crate::machine::{self, Machine, Pending};
 use crate::schedule;
 use crate::task::{
@@ -65,6 +66,7 @@ pub(crate) unsafe extern "C" fn task_entry(_arg: usize) -> ! {
         main.run();
     }
     let m = machine::current().expect("task ended outside an M");
+    lock::unpin_after_unwinding(m.current_task().expect("task entry without a task"));
     switch_to_g0(m, Pending::Exit);
     unreachable!("a dead task was resumed");
 }
@@ -73,6 +75,7 @@ pub(crate) unsafe extern "C" fn task_entry(_arg: usize) -> ! {
 /// every other runnable task gets a turn first (Go's `runtime.Gosched`).
 pub fn yield_now() {
     let m = machine_for("grt::yield_now");
+    lock::pin_if_unwinding(m.current_task().expect("checked by machine_for"));
     switch_to_g0(m, Pending::Yield);
 }
 
@@ -99,6 +102,7 @@ pub(crate) fn park_current(reason: WaitReason) {
     {
         return;
     }
+    lock::pin_if_unwinding(task);
     switch_to_g0(m, Pending::Park(reason));
 }
 

@@ -113,7 +113,13 @@ impl RuntimeBuilder {
             None,
             packet.clone(),
         ));
-        // No M runs yet, so this thread may act as P0's holder.
+        // No M runs yet, so this thread may act as P0's holder. A main task
+        // that could not get a stack would leave nobody to end the runtime:
+        // fail here instead, with the reason.
+        // SAFETY: as above, nothing else holds P0 yet.
+        if let Err(err) = unsafe { sched.procs[0].reserve_stack(&sched) } {
+            panic!("grt: cannot start the main task: {err}");
+        }
         bump(&sched.procs[0].counters.spawned, 1);
         schedule::put_runnable(&sched, &sched.procs[0], task, true);
 

@@ -31,7 +31,9 @@
 //!   wakes another ([`reset_spinning`]), so wake-ups cascade only as far as
 //!   there is work.
 //! - A spinning M that finds nothing gives its P back, then decrements
-//!   `nmspinning`, then looks at every queue once more. Submitters do the
+//!   `nmspinning`, then looks at every queue once more (so does a
+//!   non-spinning M giving up its P: work queued while every P was busy
+//!   found no idle P to wake). Submitters do the
 //!   mirror image: queue the task, then read `nmspinning`. Each side puts a
 //!   `SeqCst` fence between its write and its read (the store-buffering
 //!   pattern: without the fences both reads could see the old values), so
@@ -168,24 +170,29 @@ fn find_runnable(m: &Machine) -> Option<(TaskRef, bool)> {
             sched.idle_p_put(&mut locked, p.id);
             m.set_p(None);
         }
-        if m.spinning.get() {
-            m.spinning.set(false);
+        let was_spinning = m.spinning.replace(false);
+        if was_spinning {
             sched.nmspinning.fetch_sub(1, Ordering::SeqCst);
-            fence(Ordering::SeqCst);
-            // The last look (see the module comment): work queued while we
-            // were still counted as spinning would otherwise wait for the
-            // next submitter to wake someone.
-            if sched.global_len.load(Ordering::SeqCst) > 0
-                || sched.procs.iter().any(|p| !p.runq.is_empty())
-            {
-                let mut locked = sched.locked.lock();
-                if let Some(p) = sched.idle_p_get(&mut locked) {
-                    drop(locked);
-                    m.set_p(Some(p));
+        }
+        // The last look (see the module comment), taken by every M on its
+        // way to sleep. A spinner must look: work queued while it still
+        // counted as spinning woke nobody. A non-spinning M must look too:
+        // work queued while no P was idle woke nobody either. (Go 1.21
+        // closes that second gap with `needspinning`; a look here costs only
+        // on the way to sleep, never on the submitter's path.)
+        fence(Ordering::SeqCst);
+        if sched.global_len.load(Ordering::SeqCst) > 0
+            || sched.procs.iter().any(|p| !p.runq.is_empty())
+        {
+            let mut locked = sched.locked.lock();
+            if let Some(p) = sched.idle_p_get(&mut locked) {
+                drop(locked);
+                m.set_p(Some(p));
+                if was_spinning {
                     m.spinning.set(true);
                     sched.nmspinning.fetch_add(1, Ordering::SeqCst);
-                    continue;
                 }
+                continue;
             }
         }
         stop_m(m);
@@ -371,6 +378,11 @@ pub fn ready(task: TaskRef) {
     task.set_wait_reason(WaitReason::None);
     task.set_state(TaskState::Runnable);
     let sched = Arc::clone(&task.sched);
+    if sched.shutdown.load(Ordering::Acquire) {
+        // Nothing will run it again; queueing it would only keep the dead
+        // runtime alive through the task's reference to it.
+        return;
+    }
     match machine::current() {
         Some(m) if Arc::ptr_eq(&m.sched, &sched) && m.p_id().is_some() => {
             put_runnable(&sched, m.p(), task, true);
@@ -455,6 +467,16 @@ fn hand_off_p(m: &Machine) {
     let mut locked = sched.locked.lock();
     if !sched.procs[p].runq.is_empty() || !locked.global.is_empty() {
         start_m_on(sched, locked, p, false);
+    } else if sched.nmspinning.load(Ordering::SeqCst) + sched.npidle.load(Ordering::SeqCst) == 0
+        && sched
+            .nmspinning
+            .compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+    {
+        // Every other P is busy and nobody is looking for work: tasks
+        // readied meanwhile found no idle P to wake, so some may be waiting
+        // in those Ps' queues. Send a spinning M to look (as Go's handoffp).
+        start_m_on(sched, locked, p, true);
     } else {
         sched.idle_p_put(&mut locked, p);
     }
@@ -467,6 +489,9 @@ fn stop_locked_m(m: &Machine) -> Option<(TaskRef, bool)> {
     {
         let mut locked = m.sched.locked.lock();
         if locked.shutting_down {
+            // A hand-off that beat us here would hold our task (and through
+            // it, this M) in a reference cycle.
+            drop(m.shared.take_handoff());
             return None;
         }
         locked.locked_ms.push(Arc::clone(&m.shared));

@@ -1,4 +1,4 @@
-//! Task stacks: one virtual reservation each, a guard page below, pages
+//! Task stacks: one virtual reservation each, a guard region below, pages
 //! committed by the OS only when the task touches them.
 //!
 //! Go starts every goroutine on a 2 KiB stack and grows it by copying it to a
@@ -19,11 +19,16 @@
 //! cache for the runtime's shared pool (processor.rs says why not on every
 //! task exit).
 //!
-//! The guard page: on Linux 6.13+ `madvise(MADV_GUARD_INSTALL)` marks it
-//! inside the same mapping, so a stack costs one VMA (and neighbouring stacks
-//! even merge into one), and a million stacks fit under the default
+//! The guard: on Linux 6.13+ `madvise(MADV_GUARD_INSTALL)` marks it inside
+//! the same mapping, so a stack costs one VMA (and neighbouring stacks even
+//! merge into one), and a million stacks fit under the default
 //! `vm.max_map_count` of 65530. Older kernels get `mprotect(PROT_NONE)`, which
 //! splits the mapping in two; the error for a failed reservation says so.
+//! The guard is [`GUARD_SIZE`], not one page: stacks sit back to back, and a
+//! frame bigger than the guard could jump over it into the neighbour's live
+//! stack instead of faulting. Rust probes every page of a big frame, but C
+//! code built without `-fstack-clash-protection` (a TLS library's, say) does
+//! not. A guard costs address space only, never memory.
 
 use std::io;
 use std::ptr::NonNull;
@@ -40,6 +45,17 @@ pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
 /// not a measurement: it bounds the pool's resident memory at 32 MiB
 /// (1,024 stacks) while sparing typical tasks any fault.
 pub const KEEP_RESIDENT: usize = 32 * 1024;
+
+/// Bytes of guard below each stack, rounded up to whole pages. Rust, and C
+/// built with stack-clash protection, touch every page of a large frame, so
+/// for them one page would do; unprotected C can move the stack pointer by
+/// a whole frame at once, and 64 KiB catches frames up to that size (larger
+/// ones could still jump it). It costs address space, not memory.
+pub const GUARD_SIZE: usize = 64 * 1024;
+
+fn guard_len() -> usize {
+    GUARD_SIZE.next_multiple_of(page_size())
+}
 
 /// `MADV_GUARD_INSTALL` from Linux 6.13 (uapi/asm-generic/mman-common.h);
 /// not yet in every libc crate release.
@@ -63,7 +79,7 @@ pub fn page_size() -> usize {
 /// is usable, and the task starts at `top` and grows down.
 #[derive(Debug)]
 pub struct Stack {
-    /// Lowest address of the mapping (the guard page starts here).
+    /// Lowest address of the mapping (the guard starts here).
     base: NonNull<u8>,
     /// Length of the whole mapping, guard included.
     len: usize,
@@ -80,7 +96,7 @@ impl Stack {
     }
 
     /// Reserves `count` stacks of `size` usable bytes with one `mmap`, each
-    /// with its own guard page. One call instead of `count` matters: `mmap`
+    /// with its own guard. One call instead of `count` matters: `mmap`
     /// takes the address-space lock for writing, which stalls every other
     /// thread's page faults; each stack can still be unmapped on its own.
     pub fn reserve(size: usize, count: usize) -> io::Result<Vec<Stack>> {
@@ -92,7 +108,7 @@ impl Stack {
     }
 
     /// The mapping behind [`Stack::reserve`], cut into `count` stacks whose
-    /// guard pages are still ordinary memory.
+    /// guards are still ordinary memory.
     fn map_unguarded(size: usize, count: usize) -> io::Result<Vec<Stack>> {
         let page = page_size();
         let usable = size
@@ -104,7 +120,9 @@ impl Stack {
                     format!("grt: stack size {size} is not a usable stack size"),
                 )
             })?;
-        let len = usable.checked_add(page).ok_or_else(|| too_big(size))?;
+        let len = usable
+            .checked_add(guard_len())
+            .ok_or_else(|| too_big(size))?;
         let total = len.checked_mul(count).ok_or_else(|| too_big(size))?;
         // SAFETY: an anonymous private mapping at an address of the kernel's
         // choosing touches no existing memory. MAP_NORESERVE keeps the
@@ -136,11 +154,10 @@ impl Stack {
     }
 
     fn install_guard(&self, size: usize) -> io::Result<()> {
-        let page = page_size();
         let base = self.base.as_ptr().cast::<libc::c_void>();
         if GUARD_MODE.load(Ordering::Relaxed) != GUARD_MPROTECT {
-            // SAFETY: the range is the first page of our own mapping.
-            if unsafe { libc::madvise(base, page, MADV_GUARD_INSTALL) } == 0 {
+            // SAFETY: the range is the guard at the bottom of our own mapping.
+            if unsafe { libc::madvise(base, guard_len(), MADV_GUARD_INSTALL) } == 0 {
                 GUARD_MODE.store(GUARD_MADVISE, Ordering::Relaxed);
                 return Ok(());
             }
@@ -154,11 +171,11 @@ impl Stack {
         self.protect_guard(size)
     }
 
-    /// The fallback for kernels without guard regions: make the guard page
+    /// The fallback for kernels without guard regions: make the guard
     /// inaccessible, which splits it into a mapping of its own.
     fn protect_guard(&self, size: usize) -> io::Result<()> {
-        // SAFETY: the range is the first page of our own mapping.
-        if unsafe { libc::mprotect(self.base.as_ptr().cast(), page_size(), libc::PROT_NONE) } != 0 {
+        // SAFETY: the range is the guard at the bottom of our own mapping.
+        if unsafe { libc::mprotect(self.base.as_ptr().cast(), guard_len(), libc::PROT_NONE) } != 0 {
             return Err(reservation_error(
                 size,
                 "mprotect",
@@ -174,15 +191,15 @@ impl Stack {
         unsafe { self.base.as_ptr().add(self.len) }
     }
 
-    /// Usable bytes (without the guard page).
+    /// Usable bytes (without the guard).
     pub fn size(&self) -> usize {
-        self.len - page_size()
+        self.len - guard_len()
     }
 
-    /// The guard page's address range, `[start, end)`.
+    /// The guard's address range, `[start, end)`.
     pub fn guard(&self) -> (usize, usize) {
         let start = self.base.as_ptr() as usize;
-        (start, start + page_size())
+        (start, start + guard_len())
     }
 
     /// Returns the pages below the top [`KEEP_RESIDENT`] bytes to the kernel
@@ -226,7 +243,7 @@ fn too_big(size: usize) -> io::Error {
 /// culprit is the per-process mapping count.
 fn reservation_error(size: usize, call: &str, err: io::Error) -> io::Error {
     let mappings = if GUARD_MODE.load(Ordering::Relaxed) == GUARD_MPROTECT {
-        "two memory mappings (this kernel has no MADV_GUARD_INSTALL, so the guard page splits the mapping)"
+        "two memory mappings (this kernel has no MADV_GUARD_INSTALL, so the guard splits the mapping)"
     } else {
         "one memory mapping"
     };

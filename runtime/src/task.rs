@@ -9,7 +9,7 @@
 //!   will wake it, and its M while it runs each hold a reference. Exactly one
 //!   of "a run queue", "a waker" and "an M" is responsible for running it at
 //!   any moment; that is what the state machine below enforces.
-//! - `context`, `stack`, `main` and `locked_to` are touched only by the M that is about
+//! - `context`, `stack`, `main`, `locked_to` and `pinned_for_unwind` are touched only by the M that is about
 //!   to run the task or has just switched away from it, never concurrently:
 //!   handing a task to a run queue (an Acquire/Release pair) hands these
 //!   fields over with it.
@@ -19,7 +19,7 @@
 //!   100,000 mappings. (A task built with another stack size gets its own
 //!   stack at spawn: no cache holds that size.)
 
-use std::cell::UnsafeCell;
+use std::cell::{Cell, UnsafeCell};
 use std::fmt;
 use std::io;
 use std::num::NonZeroU64;
@@ -142,6 +142,9 @@ pub struct Task {
     /// The M this task is wired to by `lock_os_thread` (Go's `g.lockedm`),
     /// with the nesting depth of its lock calls.
     pub(crate) locked_to: UnsafeCell<Option<(Arc<MachineShared>, u32)>>,
+    /// Whether lock.rs pinned this task to its thread because it parked
+    /// while unwinding a panic.
+    pub(crate) pinned_for_unwind: Cell<bool>,
 }
 
 // SAFETY: the UnsafeCell fields are only accessed by the single M that owns
@@ -169,6 +172,7 @@ impl Task {
             stack: UnsafeCell::new(stack),
             main: UnsafeCell::new(Some(main)),
             locked_to: UnsafeCell::new(None),
+            pinned_for_unwind: Cell::new(false),
         }
     }
 

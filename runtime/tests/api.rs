@@ -26,6 +26,20 @@ fn run_inside_a_task_panics_clearly() {
 }
 
 #[test]
+fn run_reports_a_main_task_that_cannot_get_a_stack() {
+    let err = std::panic::catch_unwind(|| {
+        RuntimeBuilder::new()
+            .max_procs(1)
+            .stack_size(1 << 50)
+            .run(|| 1)
+    })
+    .expect_err("run must fail, not hang or succeed");
+    let message = err.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(message.contains("cannot start the main task"), "{message}");
+    assert!(message.contains("vm.max_map_count"), "{message}");
+}
+
+#[test]
 fn run_returns_the_main_result_and_can_run_again() {
     for round in 0..3u64 {
         let v = RuntimeBuilder::new()
@@ -118,11 +132,12 @@ fn plain_threads_can_unpark_tasks_and_join_them() {
 
 #[test]
 fn unpark_before_park_is_not_lost() {
-    let parked_once = RuntimeBuilder::new().max_procs(1).run(|| {
+    let parks = RuntimeBuilder::new().max_procs(1).run(|| {
         grt::current().unpark();
-        // The token is already there: this park returns at once.
+        // The token is already there: this park returns at once, without
+        // ever leaving the CPU.
         grt::park();
-        true
+        grt::stats().parks
     });
-    assert!(parked_once);
+    assert_eq!(parks, 0);
 }

@@ -4,6 +4,7 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
+use std::time::{Duration, Instant};
 
 use grt::RuntimeBuilder;
 
@@ -83,6 +84,10 @@ fn a_parked_locked_task_gives_its_p_to_others() {
                 ran.load(Ordering::Acquire)
             })
         };
+        // Let it really park (not just find the waker's unpark waiting).
+        while locked.task().state() != grt::TaskState::Waiting {
+            grt::yield_now();
+        }
         let target = locked.task().clone();
         let waker = {
             let ran = Arc::clone(&ran);
@@ -117,4 +122,54 @@ fn lock_calls_nest() {
         .unwrap()
     });
     assert!(stayed);
+}
+
+#[test]
+fn a_p_handed_off_while_all_ps_were_busy_goes_looking_for_work() {
+    // Two Ps, both busy: main on one, a locked task on the other. A task
+    // spawned now finds no idle P to wake. When the locked task parks, its
+    // M must not simply idle the P: someone has to find that task while
+    // main keeps its own P busy.
+    let ran = RuntimeBuilder::new().max_procs(2).run(|| {
+        let started = Arc::new(AtomicBool::new(false));
+        let may_park = Arc::new(AtomicBool::new(false));
+        let locked = {
+            let (started, may_park) = (Arc::clone(&started), Arc::clone(&may_park));
+            grt::go(move || {
+                grt::lock_os_thread();
+                started.store(true, Ordering::Release);
+                while !may_park.load(Ordering::Acquire) {
+                    std::hint::spin_loop();
+                }
+                grt::park();
+                grt::unlock_os_thread();
+            })
+        };
+        while !started.load(Ordering::Acquire) {
+            std::hint::spin_loop();
+        }
+        let t_ran = Arc::new(AtomicBool::new(false));
+        let t = {
+            let t_ran = Arc::clone(&t_ran);
+            grt::go(move || t_ran.store(true, Ordering::Release))
+        };
+        may_park.store(true, Ordering::Release);
+        // Keep this P busy (no yield) until the task runs elsewhere.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !t_ran.load(Ordering::Acquire) && Instant::now() < deadline {
+            std::hint::spin_loop();
+        }
+        let ran = t_ran.load(Ordering::Acquire);
+        t.join().unwrap();
+        while locked.task().state() != grt::TaskState::Waiting {
+            grt::yield_now();
+        }
+        locked.task().unpark();
+        locked.join().unwrap();
+        ran
+    });
+    assert!(
+        ran,
+        "the spawned task waited while the handed-off P sat idle"
+    );
 }

@@ -81,7 +81,9 @@ fn idle_ps_steal_work_and_tasks_run_on_several_threads() {
     });
     assert!(stats.steals > 0, "no steal happened: {stats:?}");
     assert!(stats.tasks_stolen >= stats.steals, "{stats:?}");
-    assert_eq!(threads, 2, "tasks ran on {threads} thread(s)");
+    // Usually 2; a third M can appear in the moment an M is between giving
+    // up its P and going to sleep.
+    assert!(threads >= 2, "tasks ran on {threads} thread(s)");
 }
 
 #[test]
@@ -429,4 +431,47 @@ fn a_ping_pong_pair_cannot_starve_its_p() {
         rounds >= 10,
         "the pair should have ping-ponged before main ran: {rounds} rounds"
     );
+}
+
+/// Tasks that saw `std::thread::panicking()` without panicking themselves.
+static INNOCENTS_PANICKING: AtomicUsize = AtomicUsize::new(0);
+
+/// Joins a task from its destructor, so a panicking task parks mid-unwind.
+struct JoinOnDrop(Option<grt::JoinHandle<bool>>);
+
+impl Drop for JoinOnDrop {
+    fn drop(&mut self) {
+        let child_saw = self.0.take().unwrap().join().unwrap();
+        INNOCENTS_PANICKING.fetch_add(child_saw as usize, Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn a_task_parked_mid_panic_does_not_make_others_panicking() {
+    for procs in [1, 2] {
+        RuntimeBuilder::new().max_procs(procs).run(|| {
+            for _ in 0..20 {
+                let bad = grt::go(|| {
+                    // The child runs while `bad` unwinds and waits for it.
+                    let _join = JoinOnDrop(Some(grt::go(|| {
+                        grt::yield_now();
+                        std::thread::panicking()
+                    })));
+                    panic!("intentional, to unwind through a join");
+                });
+                assert!(bad.join().is_err());
+                // Tasks started afterwards, on whichever M: per-thread panic
+                // counts must not have drifted.
+                let later: Vec<_> = (0..50).map(|_| grt::go(std::thread::panicking)).collect();
+                for h in later {
+                    INNOCENTS_PANICKING.fetch_add(h.join().unwrap() as usize, Ordering::Relaxed);
+                }
+            }
+        });
+        let saw = INNOCENTS_PANICKING.load(Ordering::Relaxed);
+        assert_eq!(
+            saw, 0,
+            "{procs} P(s): {saw} innocent tasks saw std::thread::panicking() == true"
+        );
+    }
 }
