@@ -222,8 +222,13 @@ impl Waiter {
 
     /// Wakes the waiter.
     pub fn wake(self) {
+        self.wake_ref();
+    }
+
+    /// Wakes the waiter, keeping the handle.
+    pub fn wake_ref(&self) {
         match self {
-            Waiter::Task(task) => unpark_task(&task),
+            Waiter::Task(task) => unpark_task(task),
             Waiter::Thread(thread) => thread.unpark(),
         }
     }

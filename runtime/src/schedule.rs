@@ -188,10 +188,10 @@ fn find_runnable(m: &Machine) -> Option<(TaskRef, bool)> {
             if let Some(p) = sched.idle_p_get(&mut locked) {
                 drop(locked);
                 m.set_p(Some(p));
-                if was_spinning {
-                    m.spinning.set(true);
-                    sched.nmspinning.fetch_add(1, Ordering::SeqCst);
-                }
+                // Spinning, so that the steal limit cannot send us straight
+                // back here (Go's `needspinning` path does the same).
+                m.spinning.set(true);
+                sched.nmspinning.fetch_add(1, Ordering::SeqCst);
                 continue;
             }
         }
@@ -387,7 +387,15 @@ pub fn ready(task: TaskRef) {
         Some(m) if Arc::ptr_eq(&m.sched, &sched) && m.p_id().is_some() => {
             put_runnable(&sched, m.p(), task, true);
         }
-        _ => sched.global_push(&mut sched.locked.lock(), [task]),
+        _ => {
+            let mut locked = sched.locked.lock();
+            // Checked again under the lock: `run` drains the global queue
+            // after shutdown, and a task pushed later would never be freed.
+            if locked.shutting_down {
+                return;
+            }
+            sched.global_push(&mut locked, [task]);
+        }
     }
     wake_p(&sched);
 }
@@ -455,8 +463,10 @@ fn start_m_on(sched: &Arc<Sched>, mut locked: MutexGuard<'_, Locked>, p: usize, 
 }
 
 /// Go's `handoffp`: this M is about to sleep holding a P it cannot use (its
-/// locked task is parked). If there is work, another M gets the P now;
-/// otherwise the P goes idle, and the next submitter's `wake_p` will find it.
+/// locked task is parked). If there is work, another M gets the P now; if
+/// every other P is busy and nobody spins, a spinning M gets it to look for
+/// work those Ps could not announce; otherwise the P goes idle, and the next
+/// submitter's `wake_p` will find it.
 fn hand_off_p(m: &Machine) {
     let sched = &m.sched;
     let p = m.p_id().expect("hand_off_p without a P");

@@ -81,6 +81,12 @@ pub enum WaitReason {
     Join = 1,
     /// In `grt::park()`, waiting for `TaskHandle::unpark`.
     Park = 2,
+    /// Blocked sending on a channel (Go's "chan send").
+    ChanSend = 3,
+    /// Blocked receiving from a channel (Go's "chan receive").
+    ChanRecv = 4,
+    /// Blocked in `select!` with no ready case (Go's "select").
+    Select = 5,
 }
 
 impl WaitReason {
@@ -88,6 +94,9 @@ impl WaitReason {
         match v {
             1 => WaitReason::Join,
             2 => WaitReason::Park,
+            3 => WaitReason::ChanSend,
+            4 => WaitReason::ChanRecv,
+            5 => WaitReason::Select,
             _ => WaitReason::None,
         }
     }
@@ -98,6 +107,9 @@ impl WaitReason {
             WaitReason::None => "",
             WaitReason::Join => "join",
             WaitReason::Park => "park",
+            WaitReason::ChanSend => "chan send",
+            WaitReason::ChanRecv => "chan receive",
+            WaitReason::Select => "select",
         }
     }
 }

@@ -1,0 +1,114 @@
+//! Waiters on a channel: Go's `sudog` ("pseudo-g") and the claim that
+//! decides which of a select's cases wins.
+//!
+//! A task blocked on a channel is represented in that channel's send or
+//! receive queue by a [`Sudog`]: who is waiting, which case of its select
+//! this is, and a slot for the value (a sender's value waiting to be taken,
+//! or the place a receiver's value is delivered to). A select registers one
+//! sudog per case, all pointing at one shared [`Selector`].
+//!
+//! The claim: whoever wants to complete an operation with a waiting sudog
+//! (a sender finding a parked receiver, `close` waking everyone) must first
+//! win `Selector::try_claim` for that sudog's case. Exactly one claim
+//! succeeds per selector, which is what makes a select complete at most one
+//! case; losers skip the sudog, and its owner removes the rest of its
+//! registrations when it wakes. This is Go's `selectDone` CAS in
+//! `dequeueSudoG`, used for plain sends and receives too (as a select of
+//! one case), so there is a single wake-up protocol.
+//!
+//! Ordering: the claimer fills the slot *after* winning the claim and
+//! *before* waking the owner; the owner reads the slot only after seeing
+//! the claim (Acquire) once woken. The slot's own mutex makes the hand-over
+//! safe without further reasoning.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use crate::park::Waiter;
+use crate::task::WaitReason;
+
+/// `Selector::chosen` before any case has completed.
+const NONE: usize = usize::MAX;
+/// `Selector::chosen` when the owner withdrew to retry (select found a case
+/// ready while registering, see select.rs).
+const ABORTED: usize = usize::MAX - 1;
+
+/// One blocking channel operation or select: who waits, and which case won.
+pub struct Selector {
+    /// NONE, ABORTED, or the index of the case that completed.
+    chosen: AtomicUsize,
+    /// Whom to wake when a case completes.
+    waiter: Waiter,
+}
+
+impl Selector {
+    /// A selector for the calling task or thread.
+    pub fn for_current() -> Arc<Selector> {
+        Arc::new(Selector {
+            chosen: AtomicUsize::new(NONE),
+            waiter: Waiter::current(),
+        })
+    }
+
+    /// Claims the selector for `case`; true if nobody had.
+    pub fn try_claim(&self, case: usize) -> bool {
+        self.chosen
+            .compare_exchange(NONE, case, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// The owner withdraws: no counterpart may claim it any more. False if
+    /// one already has (then that case completed and must be honoured).
+    pub fn try_abort(&self) -> bool {
+        self.chosen
+            .compare_exchange(NONE, ABORTED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// The case that completed, if any.
+    pub fn chosen(&self) -> Option<usize> {
+        match self.chosen.load(Ordering::Acquire) {
+            NONE | ABORTED => None,
+            case => Some(case),
+        }
+    }
+
+    /// Wakes the owner (called by the claimer, after releasing the channel lock).
+    pub fn wake(&self) {
+        self.waiter.wake_ref();
+    }
+
+    /// The owner blocks until a case completes (Go's `gopark` in `chansend`,
+    /// `chanrecv`, `selectgo`). Loops over spurious wake-ups.
+    pub fn wait(&self, reason: WaitReason) -> usize {
+        loop {
+            if let Some(case) = self.chosen() {
+                return case;
+            }
+            Waiter::park_current(reason);
+        }
+    }
+}
+
+/// A waiter in a channel's queue (Go's `sudog`).
+pub struct Sudog<T> {
+    /// The operation (or select) this waiter belongs to.
+    pub selector: Arc<Selector>,
+    /// Which case of that select.
+    pub case: usize,
+    /// A parked sender's value, until taken; or a parked receiver's
+    /// delivered value (`None` after completion means "closed").
+    pub slot: Mutex<Option<T>>,
+}
+
+impl<T> Sudog<T> {
+    pub fn new(selector: &Arc<Selector>, case: usize, value: Option<T>) -> Arc<Sudog<T>> {
+        Arc::new(Sudog {
+            selector: Arc::clone(selector),
+            case,
+            slot: Mutex::new(value),
+        })
+    }
+}
