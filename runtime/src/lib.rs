@@ -54,6 +54,7 @@
 //!   the end aborts the process with a report naming the task.
 
 mod arch;
+pub mod chan;
 mod join;
 mod lock;
 mod machine;

@@ -1,0 +1,434 @@
+//! Channels with Go's semantics: `grt::chan::bounded(0)` is Go's unbuffered
+//! `chan T`, `bounded(n)` its `make(chan T, n)`, plus `unbounded()`.
+//!
+//! Go's `hchan` (chan.go) is a lock, a ring buffer, and two queues of
+//! parked goroutines (`recvq`, `sendq`) represented by `sudog`s. Ours is
+//! the same. The two rules that make it fast and correct, from `chansend`
+//! and `chanrecv`:
+//!
+//! 1. **Direct hand-off.** A sender that finds a receiver already parked
+//!    gives the value straight to it (into its sudog's slot) and readies
+//!    it; the buffer is not touched. A receiver that finds a parked sender
+//!    on a full buffer takes the buffer's head and moves the sender's value
+//!    into the tail, so FIFO order holds.
+//! 2. **Decide and enqueue under one lock.** "Nothing ready, so park" is
+//!    checked and the sudog enqueued while holding the channel's lock, so a
+//!    counterpart arriving a moment later either sees the sudog or was
+//!    seen by us. The park itself happens after unlocking; the park token
+//!    (park.rs) makes a wake-up that arrives before the park count.
+//!
+//! Closing (Go's `closechan`) marks the channel and wakes every waiter:
+//! receivers get `Err(RecvError)` once the buffer is drained, senders get
+//! their value back in `Err(SendError(v))` (Go panics instead). Dropping the
+//! last `Sender` closes the channel; dropping the last `Receiver` makes
+//! every send fail, since nobody could ever receive.
+//!
+//! Every blocking operation works from a task (parking the task) and from a
+//! plain OS thread (blocking the thread), so tasks can talk to code outside
+//! the runtime.
+//!
+//! Lock order: a channel's lock is never held while taking another lock
+//! except a sudog's slot (always innermost), and never while waking anyone.
+
+mod error;
+mod select;
+mod sudog;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use parking_lot::{Mutex, MutexGuard};
+
+pub use error::{RecvError, SendError, TryRecvError, TrySendError};
+#[doc(hidden)]
+pub use select::{select_run, RecvCase, SelectCase, SendCase};
+use sudog::{Selector, Sudog};
+
+use crate::task::WaitReason;
+
+/// A channel with room for `cap` values; `cap == 0` is a rendezvous
+/// channel, where every send waits for its receive (Go's unbuffered chan).
+pub fn bounded<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
+    new_channel(cap)
+}
+
+/// A channel whose sends never block.
+pub fn unbounded<T>() -> (Sender<T>, Receiver<T>) {
+    new_channel(usize::MAX)
+}
+
+fn new_channel<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
+    let chan = Arc::new(Chan {
+        state: Mutex::new(State {
+            buf: VecDeque::with_capacity(cap.min(1024)),
+            cap,
+            closed: false,
+            recvq: VecDeque::new(),
+            sendq: VecDeque::new(),
+            senders: 1,
+            receivers: 1,
+        }),
+    });
+    (
+        Sender {
+            chan: Arc::clone(&chan),
+        },
+        Receiver { chan },
+    )
+}
+
+/// Go's `hchan`.
+pub(crate) struct Chan<T> {
+    state: Mutex<State<T>>,
+}
+
+pub(crate) struct State<T> {
+    /// Buffered values, oldest first.
+    buf: VecDeque<T>,
+    /// Capacity: 0 for rendezvous, `usize::MAX` for unbounded.
+    cap: usize,
+    /// Closed by `close` or by the last sender's drop.
+    closed: bool,
+    /// Parked receivers, oldest first (Go's `recvq`).
+    recvq: VecDeque<Arc<Sudog<T>>>,
+    /// Parked senders, oldest first, each holding its value (Go's `sendq`).
+    sendq: VecDeque<Arc<Sudog<T>>>,
+    /// Live `Sender` handles.
+    senders: usize,
+    /// Live `Receiver` handles.
+    receivers: usize,
+}
+
+impl<T> Chan<T> {
+    fn lock(&self) -> MutexGuard<'_, State<T>> {
+        self.state.lock()
+    }
+}
+
+/// Pops waiters until one can be claimed (Go's `dequeue`, which skips
+/// sudogs of selects that another case already won).
+fn pop_claimed<T>(queue: &mut VecDeque<Arc<Sudog<T>>>) -> Option<Arc<Sudog<T>>> {
+    while let Some(sudog) = queue.pop_front() {
+        if sudog.selector.try_claim(sudog.case) {
+            return Some(sudog);
+        }
+    }
+    None
+}
+
+impl<T> State<T> {
+    /// Go's `chansend` without the blocking: on success, returns the waiter
+    /// to wake (after the lock is released).
+    fn try_send(&mut self, value: T) -> Result<Option<Arc<Selector>>, TrySendError<T>> {
+        if self.closed || self.receivers == 0 {
+            return Err(TrySendError::Closed(value));
+        }
+        if let Some(receiver) = pop_claimed(&mut self.recvq) {
+            *receiver.slot.lock() = Some(value);
+            return Ok(Some(Arc::clone(&receiver.selector)));
+        }
+        if self.buf.len() < self.cap {
+            self.buf.push_back(value);
+            return Ok(None);
+        }
+        Err(TrySendError::Full(value))
+    }
+
+    /// Go's `chanrecv` without the blocking: the value, and the waiter to
+    /// wake (after the lock is released).
+    fn try_recv(&mut self) -> Result<(T, Option<Arc<Selector>>), TryRecvError> {
+        if let Some(value) = self.buf.pop_front() {
+            // A sender parked on the full buffer: its value joins the tail.
+            let woken = pop_claimed(&mut self.sendq).map(|sender| {
+                let queued = sender
+                    .slot
+                    .lock()
+                    .take()
+                    .expect("a parked sender holds its value");
+                self.buf.push_back(queued);
+                Arc::clone(&sender.selector)
+            });
+            return Ok((value, woken));
+        }
+        if let Some(sender) = pop_claimed(&mut self.sendq) {
+            let value = sender
+                .slot
+                .lock()
+                .take()
+                .expect("a parked sender holds its value");
+            return Ok((value, Some(Arc::clone(&sender.selector))));
+        }
+        if self.closed {
+            return Err(TryRecvError::Closed);
+        }
+        Err(TryRecvError::Empty)
+    }
+
+    /// Would a send by select `me` complete now (possibly with an error)?
+    /// Waiters counted here may turn out to belong to finished selects (the
+    /// caller retries); `me`'s own receive sudogs do not count, since a
+    /// select never completes with itself (in Go, by never checking again
+    /// once it has started enqueueing).
+    fn send_ready(&self, me: &Arc<Selector>) -> bool {
+        self.closed
+            || self.receivers == 0
+            || self.buf.len() < self.cap
+            || self.recvq.iter().any(|r| !Arc::ptr_eq(&r.selector, me))
+    }
+
+    /// Would a receive by select `me` complete now (possibly with an error)?
+    fn recv_ready(&self, me: &Arc<Selector>) -> bool {
+        !self.buf.is_empty()
+            || self.closed
+            || self.sendq.iter().any(|s| !Arc::ptr_eq(&s.selector, me))
+    }
+
+    /// Claims every waiter in `queue`, for closing; returns whom to wake.
+    fn claim_all(queue: &mut VecDeque<Arc<Sudog<T>>>) -> Vec<Arc<Selector>> {
+        std::iter::from_fn(|| pop_claimed(queue))
+            .map(|sudog| Arc::clone(&sudog.selector))
+            .collect()
+    }
+}
+
+fn wake(selector: Option<Arc<Selector>>) {
+    if let Some(selector) = selector {
+        selector.wake();
+    }
+}
+
+/// The sending half; clone it for more senders.
+pub struct Sender<T> {
+    chan: Arc<Chan<T>>,
+}
+
+/// The receiving half; clone it for more receivers (each value goes to one).
+pub struct Receiver<T> {
+    chan: Arc<Chan<T>>,
+}
+
+impl<T> Sender<T> {
+    /// Sends `value`, waiting for room (or, unbuffered, for a receiver).
+    /// Fails, returning the value, if the channel is closed or every
+    /// receiver is gone.
+    pub fn send(&self, value: T) -> Result<(), SendError<T>> {
+        let mut state = self.chan.lock();
+        let value = match state.try_send(value) {
+            Ok(woken) => {
+                drop(state);
+                wake(woken);
+                return Ok(());
+            }
+            Err(TrySendError::Closed(value)) => return Err(SendError(value)),
+            Err(TrySendError::Full(value)) => value,
+        };
+        let selector = Selector::for_current();
+        let sudog = Sudog::new(&selector, 0, Some(value));
+        state.sendq.push_back(Arc::clone(&sudog));
+        drop(state);
+        selector.wait(WaitReason::ChanSend);
+        // Taken by a receiver, or handed back by close.
+        let left = sudog.slot.lock().take();
+        match left {
+            None => Ok(()),
+            Some(value) => Err(SendError(value)),
+        }
+    }
+
+    /// Sends without waiting.
+    pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
+        let woken = self.chan.lock().try_send(value)?;
+        wake(woken);
+        Ok(())
+    }
+
+    /// Closes the channel (Go's `close`): receivers drain what is buffered,
+    /// then get `Err`; every send fails from now on. Returns whether this
+    /// call closed it (false if it already was).
+    pub fn close(&self) -> bool {
+        close(&self.chan)
+    }
+
+    /// Whether the channel has been closed.
+    pub fn is_closed(&self) -> bool {
+        self.chan.lock().closed
+    }
+
+    /// Values buffered now.
+    pub fn len(&self) -> usize {
+        self.chan.lock().buf.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The capacity given at creation (`None` for unbounded).
+    pub fn capacity(&self) -> Option<usize> {
+        capacity(&self.chan)
+    }
+}
+
+impl<T> Receiver<T> {
+    /// Receives the oldest value, waiting for one. `Err` once the channel is
+    /// closed and drained.
+    pub fn recv(&self) -> Result<T, RecvError> {
+        let mut state = self.chan.lock();
+        match state.try_recv() {
+            Ok((value, woken)) => {
+                drop(state);
+                wake(woken);
+                return Ok(value);
+            }
+            Err(TryRecvError::Closed) => return Err(RecvError),
+            Err(TryRecvError::Empty) => {}
+        }
+        let selector = Selector::for_current();
+        let sudog = Sudog::new(&selector, 0, None);
+        state.recvq.push_back(Arc::clone(&sudog));
+        drop(state);
+        selector.wait(WaitReason::ChanRecv);
+        // Delivered by a sender, or left empty by close.
+        let delivered = sudog.slot.lock().take();
+        delivered.ok_or(RecvError)
+    }
+
+    /// Receives without waiting.
+    pub fn try_recv(&self) -> Result<T, TryRecvError> {
+        let (value, woken) = self.chan.lock().try_recv()?;
+        wake(woken);
+        Ok(value)
+    }
+
+    /// A blocking iterator over received values, ending when the channel is
+    /// closed and drained (Go's `for v := range ch`).
+    pub fn iter(&self) -> Iter<'_, T> {
+        Iter { rx: self }
+    }
+
+    /// Whether the channel has been closed (values may still be buffered).
+    pub fn is_closed(&self) -> bool {
+        self.chan.lock().closed
+    }
+
+    /// Values buffered now.
+    pub fn len(&self) -> usize {
+        self.chan.lock().buf.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The capacity given at creation (`None` for unbounded).
+    pub fn capacity(&self) -> Option<usize> {
+        capacity(&self.chan)
+    }
+}
+
+fn capacity<T>(chan: &Chan<T>) -> Option<usize> {
+    let cap = chan.lock().cap;
+    (cap != usize::MAX).then_some(cap)
+}
+
+/// Go's `closechan`: mark closed, wake every parked receiver (they find
+/// their slot empty: closed) and sender (they find their value still
+/// there: handed back).
+fn close<T>(chan: &Chan<T>) -> bool {
+    let woken = {
+        let mut state = chan.lock();
+        if state.closed {
+            return false;
+        }
+        state.closed = true;
+        let mut woken = State::claim_all(&mut state.recvq);
+        woken.extend(State::claim_all(&mut state.sendq));
+        woken
+    };
+    for selector in woken {
+        selector.wake();
+    }
+    true
+}
+
+impl<T> Clone for Sender<T> {
+    fn clone(&self) -> Sender<T> {
+        self.chan.lock().senders += 1;
+        Sender {
+            chan: Arc::clone(&self.chan),
+        }
+    }
+}
+
+impl<T> Clone for Receiver<T> {
+    fn clone(&self) -> Receiver<T> {
+        self.chan.lock().receivers += 1;
+        Receiver {
+            chan: Arc::clone(&self.chan),
+        }
+    }
+}
+
+impl<T> Drop for Sender<T> {
+    fn drop(&mut self) {
+        let last = {
+            let mut state = self.chan.lock();
+            state.senders -= 1;
+            state.senders == 0
+        };
+        if last {
+            close(&self.chan);
+        }
+    }
+}
+
+impl<T> Drop for Receiver<T> {
+    fn drop(&mut self) {
+        let woken = {
+            let mut state = self.chan.lock();
+            state.receivers -= 1;
+            if state.receivers > 0 {
+                return;
+            }
+            // Nobody can receive any more: parked senders get their values back.
+            State::claim_all(&mut state.sendq)
+        };
+        for selector in woken {
+            selector.wake();
+        }
+    }
+}
+
+/// Iterator returned by [`Receiver::iter`].
+pub struct Iter<'a, T> {
+    rx: &'a Receiver<T>,
+}
+
+impl<T> Iterator for Iter<'_, T> {
+    type Item = T;
+
+    fn next(&mut self) -> Option<T> {
+        self.rx.recv().ok()
+    }
+}
+
+impl<'a, T> IntoIterator for &'a Receiver<T> {
+    type Item = T;
+    type IntoIter = Iter<'a, T>;
+
+    fn into_iter(self) -> Iter<'a, T> {
+        self.iter()
+    }
+}
+
+impl<T> std::fmt::Debug for Sender<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sender { .. }")
+    }
+}
+
+impl<T> std::fmt::Debug for Receiver<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Receiver { .. }")
+    }
+}
