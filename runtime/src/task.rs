@@ -87,6 +87,22 @@ pub enum WaitReason {
     ChanRecv = 4,
     /// Blocked in `select!` with no ready case (Go's "select").
     Select = 5,
+    /// In `grt::time::sleep` (Go's "sleep").
+    Sleep = 6,
+    /// Waiting for a `grt::sync::Mutex` (Go's "sync.Mutex.Lock").
+    MutexLock = 7,
+    /// Waiting to read-lock a `grt::sync::RwLock` (Go's "sync.RWMutex.RLock").
+    RwLockRead = 8,
+    /// Waiting to write-lock a `grt::sync::RwLock` (Go's "sync.RWMutex.Lock").
+    RwLockWrite = 9,
+    /// In `Condvar::wait` (Go's "sync.Cond.Wait").
+    CondvarWait = 10,
+    /// In `WaitGroup::wait` (Go's "sync.WaitGroup.Wait").
+    WaitGroup = 11,
+    /// Waiting for a `Semaphore` permit (Go's "semacquire").
+    Semaphore = 12,
+    /// Waiting for another task's `Once` initialiser to finish.
+    Once = 13,
 }
 
 impl WaitReason {
@@ -97,6 +113,14 @@ impl WaitReason {
             3 => WaitReason::ChanSend,
             4 => WaitReason::ChanRecv,
             5 => WaitReason::Select,
+            6 => WaitReason::Sleep,
+            7 => WaitReason::MutexLock,
+            8 => WaitReason::RwLockRead,
+            9 => WaitReason::RwLockWrite,
+            10 => WaitReason::CondvarWait,
+            11 => WaitReason::WaitGroup,
+            12 => WaitReason::Semaphore,
+            13 => WaitReason::Once,
             _ => WaitReason::None,
         }
     }
@@ -110,6 +134,14 @@ impl WaitReason {
             WaitReason::ChanSend => "chan send",
             WaitReason::ChanRecv => "chan receive",
             WaitReason::Select => "select",
+            WaitReason::Sleep => "sleep",
+            WaitReason::MutexLock => "sync.Mutex.Lock",
+            WaitReason::RwLockRead => "sync.RWMutex.RLock",
+            WaitReason::RwLockWrite => "sync.RWMutex.Lock",
+            WaitReason::CondvarWait => "sync.Cond.Wait",
+            WaitReason::WaitGroup => "sync.WaitGroup.Wait",
+            WaitReason::Semaphore => "semacquire",
+            WaitReason::Once => "sync.Once.Do",
         }
     }
 }
