@@ -69,6 +69,7 @@ mod spawn;
 mod stack;
 mod stats;
 mod task;
+pub mod time;
 
 pub use join::JoinHandle;
 pub use lock::{lock_os_thread, unlock_os_thread};

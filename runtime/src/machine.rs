@@ -20,6 +20,7 @@ use std::cell::{Cell, UnsafeCell};
 use std::io;
 use std::sync::Arc;
 use std::thread;
+use std::time::Instant;
 
 use parking_lot::{Condvar, Mutex};
 
@@ -69,6 +70,18 @@ pub struct MachineShared {
 struct Note {
     handoff: Option<Wakeup>,
     shutdown: bool,
+    /// A timer earlier than this M's sleep deadline was armed.
+    poked: bool,
+}
+
+/// Why [`MachineShared::sleep`] returned.
+pub enum Woken {
+    /// Handed work.
+    Work(Wakeup),
+    /// The runtime is ending.
+    Shutdown,
+    /// The deadline passed, or a timer was armed that needs an earlier one.
+    Timer,
 }
 
 impl MachineShared {
@@ -91,6 +104,12 @@ impl MachineShared {
         self.wake.notify_one();
     }
 
+    /// Tells the timer sleeper to wake and re-plan its deadline.
+    pub fn poke(&self) {
+        self.note.lock().poked = true;
+        self.wake.notify_one();
+    }
+
     /// Tells this M the runtime is ending; harmless if said twice.
     pub fn wake_for_shutdown(&self) {
         self.note.lock().shutdown = true;
@@ -102,18 +121,32 @@ impl MachineShared {
         self.note.lock().handoff.take()
     }
 
-    /// Go's `notesleep(&mp.park)`: blocks the thread until it is handed
-    /// work (`Some`) or told to shut down (`None`). Work wins if both came.
-    pub fn sleep(&self) -> Option<Wakeup> {
+    /// Go's `notesleep(&mp.park)` (`notetsleep` with a deadline): blocks
+    /// the thread until it is handed work, told to shut down, poked, or
+    /// the deadline passes. Work wins if several came.
+    pub fn sleep(&self, deadline: Option<Instant>) -> Woken {
         let mut note = self.note.lock();
         loop {
             if let Some(work) = note.handoff.take() {
-                return Some(work);
+                return Woken::Work(work);
             }
             if note.shutdown {
-                return None;
+                return Woken::Shutdown;
             }
-            self.wake.wait(&mut note);
+            if std::mem::take(&mut note.poked) {
+                return Woken::Timer;
+            }
+            match deadline {
+                Some(deadline) => {
+                    if self.wake.wait_until(&mut note, deadline).timed_out() {
+                        if let Some(work) = note.handoff.take() {
+                            return Woken::Work(work);
+                        }
+                        return Woken::Timer;
+                    }
+                }
+                None => self.wake.wait(&mut note),
+            }
         }
     }
 }

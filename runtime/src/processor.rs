@@ -18,6 +18,7 @@ use crate::run_queue::RunQueue;
 use crate::sched::Sched;
 use crate::stack::Stack;
 use crate::stats::Counters;
+use crate::time::heap::TimerHeap;
 
 /// Stacks a P keeps for reuse: Go's `_StackCacheSize` is 32 KiB of small
 /// stacks; we count whole stacks. Half moves to or from the shared pool
@@ -34,6 +35,8 @@ pub struct Processor {
     local: UnsafeCell<ProcessorLocal>,
     /// What happened on this P, for `grt::stats()`; bumped by the holder.
     pub counters: Counters,
+    /// Timers armed by tasks running on this P (Go's `pp.timers`).
+    pub timers: TimerHeap,
 }
 
 pub struct ProcessorLocal {
@@ -62,6 +65,7 @@ impl Processor {
                 stacks: Vec::new(),
             }),
             counters: Counters::default(),
+            timers: TimerHeap::new(),
         }
     }
 

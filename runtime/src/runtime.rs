@@ -158,6 +158,7 @@ fn release_leftover_tasks(sched: &Sched) {
     drop(global);
     for p in sched.procs.iter() {
         drop(p.runq.drain());
+        p.timers.clear();
         // SAFETY: every M has exited, so no one else holds this P.
         drop(std::mem::take(unsafe { &mut p.local().stacks }));
     }

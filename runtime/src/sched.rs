@@ -13,9 +13,10 @@
 //! only changed under the lock (except `nmspinning`, see schedule.rs).
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
@@ -46,6 +47,9 @@ pub struct Locked {
     pub locked_ms: Vec<Arc<MachineShared>>,
     /// Set once the main task has returned; Ms exit instead of sleeping.
     pub shutting_down: bool,
+    /// The idle M that sleeps only until the earliest timer (Go's M blocked
+    /// in `netpoll(delay)`); its deadline is `Sched::sleeper_deadline`.
+    pub timer_sleeper: Option<Arc<MachineShared>>,
 }
 
 pub struct Sched {
@@ -71,6 +75,11 @@ pub struct Sched {
     next_m_id: AtomicUsize,
     /// OS threads started for Ms, joined when the runtime ends.
     pub threads: Mutex<Vec<thread::JoinHandle<()>>>,
+    /// Time zero of this runtime's timers (they count nanoseconds from it).
+    epoch: Instant,
+    /// When the timer sleeper wakes, `u64::MAX` if there is none; readable
+    /// without the lock so that arming a timer is cheap.
+    pub sleeper_deadline: AtomicU64,
 }
 
 impl Sched {
@@ -84,7 +93,10 @@ impl Sched {
                 idle_ms: Vec::new(),
                 locked_ms: Vec::new(),
                 shutting_down: false,
+                timer_sleeper: None,
             }),
+            epoch: Instant::now(),
+            sleeper_deadline: AtomicU64::new(u64::MAX),
             global_len: AtomicUsize::new(0),
             npidle: AtomicUsize::new(0),
             nmspinning: AtomicUsize::new(0),
@@ -99,6 +111,55 @@ impl Sched {
 
     pub fn next_task_id(&self) -> TaskId {
         TaskId::new(self.next_task_id.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// `instant` in this runtime's timer nanoseconds.
+    pub fn nanos_at(&self, instant: Instant) -> u64 {
+        instant.saturating_duration_since(self.epoch).as_nanos() as u64
+    }
+
+    /// The instant of a timer-nanoseconds value.
+    pub fn instant_at(&self, nanos: u64) -> Instant {
+        self.epoch + Duration::from_nanos(nanos)
+    }
+
+    /// The time now, in timer nanoseconds.
+    pub fn now_nanos(&self) -> u64 {
+        self.nanos_at(Instant::now())
+    }
+
+    /// The earliest timer deadline on any P.
+    pub fn next_timer(&self) -> Option<u64> {
+        self.procs
+            .iter()
+            .filter_map(|p| p.timers.next_deadline())
+            .min()
+    }
+
+    /// A timer was armed for `when`: make sure an M will be awake then
+    /// (Go's `wakeNetPoller`). If the timer sleeper would wake later, it is
+    /// poked to re-plan; if there is none, an idle P is started, whose M
+    /// will become the sleeper if it finds nothing else to do.
+    pub fn timer_armed(self: &Arc<Self>, when: u64) {
+        // Orders the heap push before the read below; the sleeper does the
+        // mirror image (stop_m in schedule.rs).
+        fence(Ordering::SeqCst);
+        let deadline = self.sleeper_deadline.load(Ordering::SeqCst);
+        if when >= deadline {
+            return;
+        }
+        if deadline != u64::MAX {
+            let sleeper = {
+                let mut locked = self.locked.lock();
+                self.sleeper_deadline.store(u64::MAX, Ordering::SeqCst);
+                locked.timer_sleeper.take()
+            };
+            if let Some(sleeper) = sleeper {
+                sleeper.poke();
+                return;
+            }
+        }
+        crate::schedule::wake_p(self);
     }
 
     pub fn next_m_id(&self) -> usize {

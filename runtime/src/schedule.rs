@@ -57,7 +57,7 @@ use std::sync::Arc;
 use crate::arch;
 use parking_lot::MutexGuard;
 
-use crate::machine::{self, Machine, MachineShared, Pending, Wakeup};
+use crate::machine::{self, Machine, MachineShared, Pending, Wakeup, Woken};
 use crate::processor::Processor;
 use crate::run_queue::Overflow;
 use crate::sched::{Locked, Sched};
@@ -116,11 +116,13 @@ fn find_runnable(m: &Machine) -> Option<(TaskRef, bool)> {
             return None;
         }
         if m.p_id().is_none() {
-            // We gave our P to a locked M (start_locked_m).
-            stop_m(m);
+            // We gave our P to a locked M (start_locked_m), or woke for
+            // timers while every P was busy.
+            stop_m(m, false);
             continue;
         }
         let p = m.p();
+        run_timers(sched, p);
         // SAFETY: this M holds p.
         let tick = unsafe { p.local().schedtick };
         if tick % GLOBAL_QUEUE_EVERY == 0 && sched.global_len.load(Ordering::Relaxed) > 0 {
@@ -156,6 +158,11 @@ fn find_runnable(m: &Machine) -> Option<(TaskRef, bool)> {
             if let Some(task) = steal_work(m, p) {
                 return Some((task, false));
             }
+        }
+
+        // Due timers anywhere may ready tasks (into this P).
+        if run_all_timers(sched) > 0 {
+            continue;
         }
 
         // Nothing to do: give up the P, then sleep.
@@ -195,7 +202,7 @@ fn find_runnable(m: &Machine) -> Option<(TaskRef, bool)> {
                 continue;
             }
         }
-        stop_m(m);
+        stop_m(m, true);
     }
 }
 
@@ -506,7 +513,14 @@ fn stop_locked_m(m: &Machine) -> Option<(TaskRef, bool)> {
         }
         locked.locked_ms.push(Arc::clone(&m.shared));
     }
-    let woken = m.shared.sleep();
+    let woken = loop {
+        match m.shared.sleep(None) {
+            Woken::Work(work) => break Some(work),
+            Woken::Shutdown => break None,
+            // Only the timer sleeper is poked; a locked M never is one.
+            Woken::Timer => continue,
+        }
+    };
     // start_locked_m removes us from the list, unless it came before we
     // were on it; either way we are awake now and must not be listed.
     m.sched
@@ -547,22 +561,96 @@ fn start_locked_m(m: &Machine, owner: &Arc<MachineShared>, task: TaskRef) {
 
 /// Go's `stopm`: this M (already without a P) sleeps on the idle list until
 /// `start_m` hands it a P, or the runtime shuts down.
-fn stop_m(m: &Machine) {
+///
+/// With `watch_timers`, if timers are pending and no other M will wake
+/// earlier, this M becomes the *timer sleeper*: it sleeps only until the
+/// earliest deadline (Go's M blocked in `netpoll(delay)`), then leaves the
+/// idle list and, with an idle P if there is one, goes back to
+/// `find_runnable`, which runs the due timers. Arming an earlier timer
+/// pokes it (`Sched::timer_armed`).
+fn stop_m(m: &Machine, watch_timers: bool) {
+    let sched = &m.sched;
+    let mut deadline = None;
     {
-        let mut locked = m.sched.locked.lock();
+        let mut locked = sched.locked.lock();
         if locked.shutting_down {
             return;
         }
         locked.idle_ms.push(Arc::clone(&m.shared));
-    }
-    match m.shared.sleep() {
-        Some(Wakeup::Handoff { p, spinning }) => {
-            m.set_p(Some(p));
-            m.spinning.set(spinning);
+        if let Some(next) = sched.next_timer().filter(|_| watch_timers) {
+            if next < sched.sleeper_deadline.load(Ordering::SeqCst) {
+                locked.timer_sleeper = Some(Arc::clone(&m.shared));
+                sched.sleeper_deadline.store(next, Ordering::SeqCst);
+                deadline = Some(next);
+            }
         }
-        None => {}
-        Some(Wakeup::RunLocked { .. }) => unreachable!("an idle M has no locked task"),
     }
+    if let Some(planned) = deadline {
+        // The mirror of `Sched::timer_armed`: a timer armed meanwhile either
+        // saw our deadline (and pokes us) or is visible here.
+        fence(Ordering::SeqCst);
+        if sched.next_timer().is_some_and(|next| next < planned) {
+            m.shared.poke();
+        }
+    }
+    loop {
+        match m.shared.sleep(deadline.map(|d| sched.instant_at(d))) {
+            Woken::Work(Wakeup::Handoff { p, spinning }) => {
+                m.set_p(Some(p));
+                m.spinning.set(spinning);
+                break;
+            }
+            Woken::Work(Wakeup::RunLocked { .. }) => unreachable!("an idle M has no locked task"),
+            Woken::Shutdown => break,
+            Woken::Timer => {
+                // Time to run timers: off the idle list, onto an idle P if
+                // one is free (if none is, every P is busy and runs its own
+                // timers at its next scheduling point).
+                let mut locked = sched.locked.lock();
+                match locked
+                    .idle_ms
+                    .iter()
+                    .position(|idle| Arc::ptr_eq(idle, &m.shared))
+                {
+                    Some(i) => {
+                        locked.idle_ms.swap_remove(i);
+                        m.set_p(sched.idle_p_get(&mut locked));
+                        break;
+                    }
+                    // start_m_on took us off the list: its hand-off is on
+                    // its way; wait for it without a deadline.
+                    None => deadline = None,
+                }
+            }
+        }
+    }
+    let mut locked = sched.locked.lock();
+    if locked
+        .timer_sleeper
+        .as_ref()
+        .is_some_and(|s| Arc::ptr_eq(s, &m.shared))
+    {
+        locked.timer_sleeper = None;
+        sched.sleeper_deadline.store(u64::MAX, Ordering::SeqCst);
+    }
+}
+
+/// Go's `checkTimers`: runs P `p`'s due timers.
+fn run_timers(sched: &Sched, p: &Processor) {
+    if p.timers.next_deadline().is_some() {
+        p.timers.run_due(sched.now_nanos());
+    }
+}
+
+/// Runs the due timers of every P (an idle P's timers have nobody else to
+/// run them; Go's `stealWork` checks other Ps' timers the same way).
+/// Returns how many fired.
+fn run_all_timers(sched: &Sched) -> usize {
+    if sched.next_timer().is_none() {
+        return 0;
+    }
+    let now = sched.now_nanos();
+    sched.procs.iter().map(|p| p.timers.run_due(now)).sum()
 }
 
 /// The main task has returned: every M exits at its next scheduling point,

@@ -339,14 +339,15 @@ fn select_send_arm_and_a_select_on_both_ends_of_one_channel() {
     });
 }
 
-/// Many tasks on many channels: random selects over sends and receives,
-/// random closes. Every value sent successfully is received exactly once,
-/// and every task ends (nobody is left parked).
+/// Many tasks on many channels: random selects over sends, selects with
+/// timeouts over receives, and closes racing the last receives. Every value
+/// sent is received exactly once, and every task ends (nobody is left
+/// parked).
 #[test]
 fn stress_random_selects_and_closes_deliver_each_value_once() {
     const CHANNELS: usize = 8;
     const PRODUCERS: usize = 16;
-    const CONSUMERS: usize = 16;
+    const SELECTING_CONSUMERS: usize = 8;
     const PER_PRODUCER: u64 = 2_000;
     let (sent, received, live) = RuntimeBuilder::new().max_procs(2).run(|| {
         let chans: Vec<_> = (0..CHANNELS).map(|i| chan::bounded::<u64>(i % 3)).collect();
@@ -389,7 +390,19 @@ fn stress_random_selects_and_closes_deliver_each_value_once() {
                 }
             }));
         }
-        for c in 0..CONSUMERS {
+        // A dedicated reader per channel guarantees progress (without it,
+        // every consumer could be waiting on channels no producer is
+        // sending to, a real deadlock that Go would report too); the
+        // other consumers select over two channels with a timeout arm.
+        for (_, rx) in &chans {
+            let rx = rx.clone();
+            let received = Arc::clone(&received);
+            handles.push(grt::go(move || {
+                let mine: Vec<u64> = rx.iter().collect();
+                received.lock().unwrap().extend(mine);
+            }));
+        }
+        for c in 0..SELECTING_CONSUMERS {
             let rxs: Vec<_> = chans.iter().map(|(_, rx)| rx.clone()).collect();
             let received = Arc::clone(&received);
             handles.push(grt::go(move || {
@@ -400,13 +413,15 @@ fn stress_random_selects_and_closes_deliver_each_value_once() {
                     turn += 1;
                     let a = open[turn % open.len()];
                     let b = open[(turn / 2) % open.len()];
-                    let (which, got) = grt::select! {
-                        recv(rxs[a]) -> v => (a, v),
-                        recv(rxs[b]) -> v => (b, v),
+                    let got = grt::select! {
+                        recv(rxs[a]) -> v => Some((a, v)),
+                        recv(rxs[b]) -> v => Some((b, v)),
+                        default(std::time::Duration::from_millis(1)) => None,
                     };
                     match got {
-                        Ok(v) => mine.push(v),
-                        Err(RecvError) => open.retain(|&i| i != which),
+                        Some((_, Ok(v))) => mine.push(v),
+                        Some((which, Err(RecvError))) => open.retain(|&i| i != which),
+                        None => {}
                     }
                 }
                 received.lock().unwrap().extend(mine);
@@ -418,6 +433,12 @@ fn stress_random_selects_and_closes_deliver_each_value_once() {
         }
         let sent = std::mem::take(&mut *sent.lock().unwrap());
         let received = std::mem::take(&mut *received.lock().unwrap());
+        // A joined task may still be on its way out (its result is
+        // delivered just before it exits); wait for the count to settle.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while grt::stats().live_tasks > 1 && std::time::Instant::now() < deadline {
+            grt::yield_now();
+        }
         (sent, received, grt::stats().live_tasks)
     });
     assert_eq!(

@@ -36,12 +36,15 @@ mod sudog;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, MutexGuard};
 
-pub use error::{RecvError, SendError, TryRecvError, TrySendError};
+pub use error::{
+    RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
+};
 #[doc(hidden)]
-pub use select::{select_run, RecvCase, SelectCase, SendCase};
+pub use select::{select_run, RecvCase, SelectCase, SelectMode, SendCase};
 use sudog::{Selector, Sudog};
 
 use crate::task::WaitReason;
@@ -49,15 +52,22 @@ use crate::task::WaitReason;
 /// A channel with room for `cap` values; `cap == 0` is a rendezvous
 /// channel, where every send waits for its receive (Go's unbuffered chan).
 pub fn bounded<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
-    new_channel(cap)
+    new_channel(cap, true)
 }
 
 /// A channel whose sends never block.
 pub fn unbounded<T>() -> (Sender<T>, Receiver<T>) {
-    new_channel(usize::MAX)
+    new_channel(usize::MAX, true)
 }
 
-fn new_channel<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
+/// A one-slot channel that stays open when its sender goes away: a timer's
+/// channel, which in Go is never closed (so a second receive waits for
+/// ever instead of reporting "closed" and firing a `select` arm again).
+pub(crate) fn timer_channel<T>() -> (Sender<T>, Receiver<T>) {
+    new_channel(1, false)
+}
+
+fn new_channel<T>(cap: usize, close_with_last_sender: bool) -> (Sender<T>, Receiver<T>) {
     let chan = Arc::new(Chan {
         state: Mutex::new(State {
             buf: VecDeque::with_capacity(cap.min(1024)),
@@ -67,6 +77,7 @@ fn new_channel<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
             sendq: VecDeque::new(),
             senders: 1,
             receivers: 1,
+            close_with_last_sender,
         }),
     });
     (
@@ -97,6 +108,8 @@ pub(crate) struct State<T> {
     senders: usize,
     /// Live `Receiver` handles.
     receivers: usize,
+    /// Whether dropping the last `Sender` closes the channel.
+    close_with_last_sender: bool,
 }
 
 impl<T> Chan<T> {
@@ -212,6 +225,16 @@ impl<T> Sender<T> {
     /// Fails, returning the value, if the channel is closed or every
     /// receiver is gone.
     pub fn send(&self, value: T) -> Result<(), SendError<T>> {
+        self.send_until(value, None)
+            .map_err(|e| SendError(e.into_inner()))
+    }
+
+    /// Like [`send`](Self::send), giving up after `timeout`.
+    pub fn send_timeout(&self, value: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
+        self.send_until(value, Some(Instant::now() + timeout))
+    }
+
+    fn send_until(&self, value: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
         let mut state = self.chan.lock();
         let value = match state.try_send(value) {
             Ok(woken) => {
@@ -219,19 +242,33 @@ impl<T> Sender<T> {
                 wake(woken);
                 return Ok(());
             }
-            Err(TrySendError::Closed(value)) => return Err(SendError(value)),
+            Err(TrySendError::Closed(value)) => return Err(SendTimeoutError::Closed(value)),
             Err(TrySendError::Full(value)) => value,
         };
         let selector = Selector::for_current();
         let sudog = Sudog::new(&selector, 0, Some(value));
         state.sendq.push_back(Arc::clone(&sudog));
         drop(state);
-        selector.wait(WaitReason::ChanSend);
+        let completed = match deadline {
+            None => Some(selector.wait(WaitReason::ChanSend)),
+            Some(deadline) => selector.wait_until(WaitReason::ChanSend, deadline),
+        };
+        if completed.is_none() {
+            // The timeout won the claim, so nobody touched our sudog: take
+            // it out of the queue, with the value.
+            self.chan.lock().sendq.retain(|s| !Arc::ptr_eq(s, &sudog));
+            let value = sudog
+                .slot
+                .lock()
+                .take()
+                .expect("an unclaimed sender keeps its value");
+            return Err(SendTimeoutError::Timeout(value));
+        }
         // Taken by a receiver, or handed back by close.
         let left = sudog.slot.lock().take();
         match left {
             None => Ok(()),
-            Some(value) => Err(SendError(value)),
+            Some(value) => Err(SendTimeoutError::Closed(value)),
         }
     }
 
@@ -273,6 +310,15 @@ impl<T> Receiver<T> {
     /// Receives the oldest value, waiting for one. `Err` once the channel is
     /// closed and drained.
     pub fn recv(&self) -> Result<T, RecvError> {
+        self.recv_until(None).map_err(|_| RecvError)
+    }
+
+    /// Like [`recv`](Self::recv), giving up after `timeout`.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
+        self.recv_until(Some(Instant::now() + timeout))
+    }
+
+    fn recv_until(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
         let mut state = self.chan.lock();
         match state.try_recv() {
             Ok((value, woken)) => {
@@ -280,17 +326,24 @@ impl<T> Receiver<T> {
                 wake(woken);
                 return Ok(value);
             }
-            Err(TryRecvError::Closed) => return Err(RecvError),
+            Err(TryRecvError::Closed) => return Err(RecvTimeoutError::Closed),
             Err(TryRecvError::Empty) => {}
         }
         let selector = Selector::for_current();
         let sudog = Sudog::new(&selector, 0, None);
         state.recvq.push_back(Arc::clone(&sudog));
         drop(state);
-        selector.wait(WaitReason::ChanRecv);
+        let completed = match deadline {
+            None => Some(selector.wait(WaitReason::ChanRecv)),
+            Some(deadline) => selector.wait_until(WaitReason::ChanRecv, deadline),
+        };
+        if completed.is_none() {
+            self.chan.lock().recvq.retain(|s| !Arc::ptr_eq(s, &sudog));
+            return Err(RecvTimeoutError::Timeout);
+        }
         // Delivered by a sender, or left empty by close.
         let delivered = sudog.slot.lock().take();
-        delivered.ok_or(RecvError)
+        delivered.ok_or(RecvTimeoutError::Closed)
     }
 
     /// Receives without waiting.
@@ -374,7 +427,7 @@ impl<T> Drop for Sender<T> {
         let last = {
             let mut state = self.chan.lock();
             state.senders -= 1;
-            state.senders == 0
+            state.senders == 0 && state.close_with_last_sender
         };
         if last {
             close(&self.chan);

@@ -24,6 +24,7 @@
 
 use std::cell::Cell;
 use std::sync::Arc;
+use std::time::Instant;
 
 use super::sudog::{Selector, Sudog};
 use super::{wake, Receiver, RecvError, SendError, Sender, TryRecvError, TrySendError};
@@ -217,18 +218,30 @@ fn poll_order(n: usize) -> Vec<usize> {
     order
 }
 
-/// Go's `selectgo`: completes exactly one of `cases` (leaving its outcome
-/// in it), or none if `has_default` and none is ready. With no cases and no
-/// default it blocks forever, like Go's `select {}`.
+/// How long a select may wait.
 #[doc(hidden)]
-pub fn select_run(cases: &mut [&mut dyn SelectCase], has_default: bool) {
+#[derive(Clone, Copy, Debug)]
+pub enum SelectMode {
+    /// Until a case completes (no `default` arm).
+    Block,
+    /// Not at all (a `default` arm).
+    NonBlocking,
+    /// Until a case completes or the deadline passes (`default(timeout)`).
+    Until(Instant),
+}
+
+/// Go's `selectgo`: completes exactly one of `cases` (leaving its outcome
+/// in it), or none if `mode` lets it give up. With no cases, `Block` blocks
+/// forever, like Go's `select {}`.
+#[doc(hidden)]
+pub fn select_run(cases: &mut [&mut dyn SelectCase], mode: SelectMode) {
     loop {
         // Pass 1: anything ready, in random order?
         let order = poll_order(cases.len());
         if order.iter().any(|&i| cases[i].try_now()) {
             return;
         }
-        if has_default {
+        if let SelectMode::NonBlocking = mode {
             return;
         }
         // Pass 2: register everywhere, unless something became ready.
@@ -248,13 +261,18 @@ pub fn select_run(cases: &mut [&mut dyn SelectCase], has_default: bool) {
             }
             continue;
         }
-        // Pass 3: wait for a counterpart to complete one case; take the
-        // others back.
-        let chosen = selector.wait(WaitReason::Select);
-        for &i in registered.iter().filter(|&&i| i != chosen) {
+        // Pass 3: wait for a counterpart to complete one case (or for the
+        // deadline); take the others back.
+        let chosen = match mode {
+            SelectMode::Until(deadline) => selector.wait_until(WaitReason::Select, deadline),
+            _ => Some(selector.wait(WaitReason::Select)),
+        };
+        for &i in registered.iter().filter(|&&i| Some(i) != chosen) {
             cases[i].unregister();
         }
-        cases[chosen].finish();
+        if let Some(chosen) = chosen {
+            cases[chosen].finish();
+        }
         return;
     }
 }
@@ -280,6 +298,8 @@ pub fn select_run(cases: &mut [&mut dyn SelectCase], has_default: bool) {
 /// - `send(tx, value) -> pat => body`: `pat` binds `Result<(), SendError<T>>`;
 ///   `value` is evaluated once, before selecting, as in Go.
 /// - `default => body`: runs if no other arm can proceed at once.
+/// - `default(timeout) => body`: runs if no other arm completes within
+///   `timeout` (a `Duration`), like Go's `case <-time.After(timeout)`.
 ///
 /// When several arms are ready, one is chosen uniformly at random. Without
 /// `default`, the calling task parks (a plain thread blocks) until an arm
@@ -317,13 +337,23 @@ macro_rules! __select_parse {
     };
     // default arm
     ([$($cases:tt)*] [] default => $body:block $(,)? $($rest:tt)*) => {
-        $crate::__select_parse!([$($cases)*] [$body] $($rest)*)
+        $crate::__select_parse!([$($cases)*] [(NonBlocking) $body] $($rest)*)
     };
     ([$($cases:tt)*] [] default => $body:expr, $($rest:tt)*) => {
-        $crate::__select_parse!([$($cases)*] [$body] $($rest)*)
+        $crate::__select_parse!([$($cases)*] [(NonBlocking) $body] $($rest)*)
     };
     ([$($cases:tt)*] [] default => $body:expr) => {
-        $crate::__select_parse!([$($cases)*] [$body])
+        $crate::__select_parse!([$($cases)*] [(NonBlocking) $body])
+    };
+    // timeout arm
+    ([$($cases:tt)*] [] default($timeout:expr) => $body:block $(,)? $($rest:tt)*) => {
+        $crate::__select_parse!([$($cases)*] [(Timeout $timeout) $body] $($rest)*)
+    };
+    ([$($cases:tt)*] [] default($timeout:expr) => $body:expr, $($rest:tt)*) => {
+        $crate::__select_parse!([$($cases)*] [(Timeout $timeout) $body] $($rest)*)
+    };
+    ([$($cases:tt)*] [] default($timeout:expr) => $body:expr) => {
+        $crate::__select_parse!([$($cases)*] [(Timeout $timeout) $body])
     };
     // done
     ([$($cases:tt)*] [$($default:tt)*]) => {
@@ -346,12 +376,27 @@ macro_rules! __select_bind {
         $crate::__select_bind!([$($bound)* (__case $pat => $body)] [$($rest)*] [$($default)*])
     }};
     ([$(($case:ident $pat:pat => $body:expr))*] [] []) => {{
-        $crate::chan::select_run(&mut [$(&mut $case as &mut dyn $crate::chan::SelectCase),*], false);
+        $crate::chan::select_run(
+            &mut [$(&mut $case as &mut dyn $crate::chan::SelectCase),*],
+            $crate::chan::SelectMode::Block,
+        );
         $( if let Some(__outcome) = $case.take_outcome() { let $pat = __outcome; $body } else )*
         { unreachable!("select completed no case") }
     }};
-    ([$(($case:ident $pat:pat => $body:expr))*] [] [$default:expr]) => {{
-        $crate::chan::select_run(&mut [$(&mut $case as &mut dyn $crate::chan::SelectCase),*], true);
+    ([$(($case:ident $pat:pat => $body:expr))*] [] [(NonBlocking) $default:expr]) => {{
+        $crate::chan::select_run(
+            &mut [$(&mut $case as &mut dyn $crate::chan::SelectCase),*],
+            $crate::chan::SelectMode::NonBlocking,
+        );
+        $( if let Some(__outcome) = $case.take_outcome() { let $pat = __outcome; $body } else )*
+        { $default }
+    }};
+    ([$(($case:ident $pat:pat => $body:expr))*] [] [(Timeout $timeout:expr) $default:expr]) => {{
+        let __deadline = ::std::time::Instant::now() + $timeout;
+        $crate::chan::select_run(
+            &mut [$(&mut $case as &mut dyn $crate::chan::SelectCase),*],
+            $crate::chan::SelectMode::Until(__deadline),
+        );
         $( if let Some(__outcome) = $case.take_outcome() { let $pat = __outcome; $body } else )*
         { $default }
     }};

@@ -26,14 +26,20 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+use std::time::Instant;
+
+use crate::machine;
 use crate::park::Waiter;
 use crate::task::WaitReason;
+use crate::time::{self, heap::TimerShared};
 
 /// `Selector::chosen` before any case has completed.
 const NONE: usize = usize::MAX;
 /// `Selector::chosen` when the owner withdrew to retry (select found a case
 /// ready while registering, see select.rs).
 const ABORTED: usize = usize::MAX - 1;
+/// `Selector::chosen` when the deadline passed first.
+const TIMED_OUT: usize = usize::MAX - 2;
 
 /// One blocking channel operation or select: who waits, and which case won.
 pub struct Selector {
@@ -70,9 +76,14 @@ impl Selector {
     /// The case that completed, if any.
     pub fn chosen(&self) -> Option<usize> {
         match self.chosen.load(Ordering::Acquire) {
-            NONE | ABORTED => None,
+            NONE | ABORTED | TIMED_OUT => None,
             case => Some(case),
         }
+    }
+
+    /// Whether anything (a case, a timeout) has settled this selector.
+    fn settled(&self) -> bool {
+        self.chosen.load(Ordering::Acquire) != NONE
     }
 
     /// Wakes the owner (called by the claimer, after releasing the channel lock).
@@ -89,6 +100,41 @@ impl Selector {
             }
             Waiter::park_current(reason);
         }
+    }
+
+    /// Like [`wait`](Self::wait), but gives up at `deadline`: returns the
+    /// completed case, or `None` if the timeout won the claim. A task arms
+    /// a runtime timer that claims the selector for the timeout; a plain
+    /// thread parks with a timeout and claims it itself.
+    pub fn wait_until(self: &Arc<Self>, reason: WaitReason, deadline: Instant) -> Option<usize> {
+        match machine::current().filter(|m| m.current_task().is_some()) {
+            Some(m) => {
+                let me = Arc::clone(self);
+                let timer = TimerShared::new(Box::new(move |_, _| {
+                    if me.try_claim(TIMED_OUT) {
+                        me.wake();
+                    }
+                    None
+                }));
+                time::arm(m, &timer, deadline);
+                while !self.settled() {
+                    Waiter::park_current(reason);
+                }
+                timer.invalidate();
+            }
+            None => {
+                while !self.settled() {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        // Loses only if a case completed just now.
+                        self.try_claim(TIMED_OUT);
+                    } else {
+                        std::thread::park_timeout(deadline - now);
+                    }
+                }
+            }
+        }
+        self.chosen()
     }
 }
 

@@ -1,0 +1,172 @@
+//! Timers: `sleep`, `after`, `tick` and `Timer`, like Go's `time` package,
+//! run by the scheduler from per-P heaps (heap.rs) rather than by a thread
+//! per sleeper.
+//!
+//! A sleeping task costs a heap entry and a parked task: 100,000 tasks can
+//! sleep at once, and when their deadlines pass the P that finds them due
+//! readies them all in one pass (schedule.rs `run_timers`). An M with
+//! nothing to do sleeps until the earliest deadline of all Ps, and arming
+//! an earlier timer wakes it to re-plan (Go's `wakeNetPoller`).
+//!
+//! Timer channels have room for one value, and a tick that finds it full
+//! is dropped, as in Go: a slow reader of `tick` sees fewer ticks, never a
+//! backlog. They are never closed, even once the timer is gone.
+//!
+//! From a plain thread, `sleep` is `std::thread::sleep`; the other timers
+//! need a runtime (they live in its Ps) and panic clearly outside one.
+
+pub(crate) mod heap;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use heap::{Fire, TimerShared};
+
+use crate::chan::{self, Receiver};
+use crate::machine::{self, Machine};
+use crate::park::{self, machine_for, TaskHandle};
+use crate::sched::Sched;
+use crate::task::WaitReason;
+
+/// Arms `timer` to fire at `when` on the calling M's P and makes sure some
+/// M will be awake by then. Returns the generation of the new entry.
+pub(crate) fn arm(m: &Machine, timer: &Arc<TimerShared>, when: Instant) -> u64 {
+    let sched = &m.sched;
+    let generation = timer.invalidate();
+    let when = sched.nanos_at(when);
+    m.p().timers.push(Arc::clone(timer), generation, when);
+    sched.timer_armed(when);
+    generation
+}
+
+/// A timer armed from the current task, firing `fire`.
+fn start(fire: Box<Fire>, when: Instant) -> Arc<TimerShared> {
+    let timer = TimerShared::new(fire);
+    arm(machine_for("grt::time timers"), &timer, when);
+    timer
+}
+
+/// Blocks the current task (or thread) for `duration`.
+pub fn sleep(duration: Duration) {
+    sleep_until(Instant::now() + duration);
+}
+
+/// Blocks the current task (or thread) until `deadline`.
+pub fn sleep_until(deadline: Instant) {
+    let Some(m) = machine::current().filter(|m| m.current_task().is_some()) else {
+        std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
+        return;
+    };
+    let me = TaskHandle(Arc::clone(m.current_task().expect("filtered above")));
+    let fired = Arc::new(AtomicBool::new(false));
+    let timer = {
+        let fired = Arc::clone(&fired);
+        TimerShared::new(Box::new(move |_, _| {
+            fired.store(true, Ordering::Release);
+            me.unpark();
+            None
+        }))
+    };
+    arm(m, &timer, deadline);
+    while !fired.load(Ordering::Acquire) {
+        park::park_current(WaitReason::Sleep);
+    }
+}
+
+/// A channel that receives the time once `duration` has passed (Go's
+/// `time.After`).
+pub fn after(duration: Duration) -> Receiver<Instant> {
+    let (tx, rx) = chan::timer_channel();
+    let sched = Arc::clone(&machine_for("grt::time::after").sched);
+    let fire = Box::new(move |_: u64, now: u64| {
+        let _ = tx.try_send(sched.instant_at(now));
+        None
+    });
+    start(fire, Instant::now() + duration);
+    rx
+}
+
+/// A channel that receives the time every `period` (Go's `time.Tick`);
+/// ticks are dropped while the previous one is unread.
+pub fn tick(period: Duration) -> Receiver<Instant> {
+    assert!(
+        !period.is_zero(),
+        "grt::time::tick: the period must be positive"
+    );
+    let (tx, rx) = chan::timer_channel();
+    let sched = Arc::clone(&machine_for("grt::time::tick").sched);
+    let period = period.as_nanos().max(1) as u64;
+    let fire = Box::new(move |when: u64, now: u64| {
+        if let Err(chan::TrySendError::Closed(_)) = tx.try_send(sched.instant_at(now)) {
+            return None; // nobody can read the ticks any more
+        }
+        // The next tick on the original grid, skipping any we fell behind.
+        let missed = now.saturating_sub(when) / period;
+        Some(when + (missed + 1) * period)
+    });
+    start(fire, Instant::now() + Duration::from_nanos(period));
+    rx
+}
+
+/// A single-shot timer with a channel, which can be stopped and reset (Go's
+/// `time.Timer`).
+pub struct Timer {
+    shared: Arc<TimerShared>,
+    /// Set when armed, cleared when it fires or is stopped.
+    pending: Arc<AtomicBool>,
+    rx: Receiver<Instant>,
+}
+
+impl Timer {
+    /// A timer that sends the time on its channel after `duration`.
+    pub fn new(duration: Duration) -> Timer {
+        let (tx, rx) = chan::timer_channel();
+        let pending = Arc::new(AtomicBool::new(true));
+        let sched: Arc<Sched> = Arc::clone(&machine_for("grt::time::Timer").sched);
+        let fire = {
+            let pending = Arc::clone(&pending);
+            Box::new(move |_: u64, now: u64| {
+                if pending.swap(false, Ordering::AcqRel) {
+                    let _ = tx.try_send(sched.instant_at(now));
+                }
+                None
+            })
+        };
+        Timer {
+            shared: start(fire, Instant::now() + duration),
+            pending,
+            rx,
+        }
+    }
+
+    /// The channel the time arrives on.
+    pub fn channel(&self) -> &Receiver<Instant> {
+        &self.rx
+    }
+
+    /// Stops the timer; true if that prevented it from firing.
+    pub fn stop(&self) -> bool {
+        self.shared.invalidate();
+        self.pending.swap(false, Ordering::AcqRel)
+    }
+
+    /// Re-arms the timer to fire after `duration`; true if it was still
+    /// pending (so this replaced a deadline, as Go's `Reset` reports). A
+    /// value already sent and unread stays in the channel, as in Go.
+    pub fn reset(&self, duration: Duration) -> bool {
+        let was_pending = self.pending.swap(true, Ordering::AcqRel);
+        arm(
+            machine_for("grt::time::Timer::reset"),
+            &self.shared,
+            Instant::now() + duration,
+        );
+        was_pending
+    }
+}
+
+impl Drop for Timer {
+    fn drop(&mut self) {
+        self.shared.invalidate();
+    }
+}
