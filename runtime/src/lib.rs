@@ -53,8 +53,10 @@
 //!   `GRT_STACK_SIZE` or [`Builder::stack_size`] to change it); running off
 //!   the end aborts the process with a report naming the task.
 
+mod all_tasks;
 mod arch;
 pub mod chan;
+mod checkdead;
 mod join;
 mod lock;
 mod machine;

@@ -14,6 +14,7 @@
 use std::cell::UnsafeCell;
 use std::io;
 
+use crate::all_tasks::TaskList;
 use crate::run_queue::RunQueue;
 use crate::sched::Sched;
 use crate::stack::Stack;
@@ -37,6 +38,8 @@ pub struct Processor {
     pub counters: Counters,
     /// Timers armed by tasks running on this P (Go's `pp.timers`).
     pub timers: TimerHeap,
+    /// Tasks spawned on this P (this P's share of Go's `allgs`).
+    pub all_tasks: TaskList,
 }
 
 pub struct ProcessorLocal {
@@ -66,6 +69,7 @@ impl Processor {
             }),
             counters: Counters::default(),
             timers: TimerHeap::new(),
+            all_tasks: TaskList::new(),
         }
     }
 

@@ -121,6 +121,7 @@ impl RuntimeBuilder {
             panic!("grt: cannot start the main task: {err}");
         }
         bump(&sched.procs[0].counters.spawned, 1);
+        sched.procs[0].all_tasks.register(&task);
         schedule::put_runnable(&sched, &sched.procs[0], task, true);
 
         Machine::run_on_this_thread(Arc::clone(&sched), sched.next_m_id(), 0, false);

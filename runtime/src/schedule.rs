@@ -55,6 +55,7 @@ use std::sync::atomic::{fence, Ordering};
 use std::sync::Arc;
 
 use crate::arch;
+use crate::checkdead;
 use parking_lot::MutexGuard;
 
 use crate::machine::{self, Machine, MachineShared, Pending, Wakeup, Woken};
@@ -577,6 +578,7 @@ fn stop_m(m: &Machine, watch_timers: bool) {
             return;
         }
         locked.idle_ms.push(Arc::clone(&m.shared));
+        checkdead::check_dead(sched, &locked);
         if let Some(next) = sched.next_timer().filter(|_| watch_timers) {
             if next < sched.sleeper_deadline.load(Ordering::SeqCst) {
                 locked.timer_sleeper = Some(Arc::clone(&m.shared));

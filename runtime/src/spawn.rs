@@ -86,6 +86,7 @@ impl Builder {
             packet.clone(),
         ));
         bump(&p.counters.spawned, 1);
+        p.all_tasks.register(&task);
         let handle = TaskHandle(Arc::clone(&task));
         schedule::put_runnable(sched, p, task, true);
         schedule::wake_p(sched);

@@ -1,0 +1,47 @@
+//! Every task of a runtime, for reports that must list them: the deadlock
+//! message now, `info tasks` and traces later. Go's `allgs`.
+//!
+//! Go appends each new G to one global slice under `allglock`, which is
+//! cheap because Go recycles dead Gs and so rarely adds one. We create a
+//! task per spawn, so each P keeps its own list (only its holder appends,
+//! so its lock is uncontended) of weak references: the registry never keeps
+//! a task alive, and dead entries are swept when a list has doubled.
+
+use std::sync::{Arc, Weak};
+
+use parking_lot::Mutex;
+
+use crate::task::Task;
+
+/// One P's share of the runtime's tasks.
+pub struct TaskList {
+    /// Tasks spawned on this P, possibly dead.
+    tasks: Mutex<Vec<Weak<Task>>>,
+}
+
+/// Entries below which a list is never swept.
+const SWEEP_MIN: usize = 1024;
+
+impl TaskList {
+    pub fn new() -> TaskList {
+        TaskList {
+            tasks: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Records a new task.
+    pub fn register(&self, task: &Arc<Task>) {
+        let mut tasks = self.tasks.lock();
+        if tasks.len() >= SWEEP_MIN && tasks.len() == tasks.capacity() {
+            // About to grow: sweep out the dead first; the list grows only
+            // if none were.
+            tasks.retain(|t| t.strong_count() > 0);
+        }
+        tasks.push(Arc::downgrade(task));
+    }
+
+    /// The tasks still alive.
+    pub fn live(&self) -> Vec<Arc<Task>> {
+        self.tasks.lock().iter().filter_map(Weak::upgrade).collect()
+    }
+}

@@ -1,0 +1,48 @@
+//! Go's `checkdead`: a program whose tasks are all blocked for good stops
+//! with a diagnosis instead of hanging. The program is examples/deadlock.rs,
+//! run as a child process (detection needs a process whose only threads are
+//! the runtime's, which a test harness is not).
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// target/<profile>/examples/deadlock, built by `cargo test` with the tests.
+fn example_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+    let path = profile_dir.join("examples").join("deadlock");
+    assert!(
+        path.exists(),
+        "{} is missing: `cargo test` builds the examples (with `--test deadlock`, add `--examples`)",
+        path.display()
+    );
+    path
+}
+
+#[test]
+fn a_deadlocked_program_exits_with_the_blocked_tasks_listed() {
+    let mut child = Command::new(example_binary())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A hang is the failure this guards against; do not wait for ever.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("the deadlocked program hung instead of reporting");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "stderr:\n{stderr}");
+    assert!(
+        stderr.contains("grt: all tasks are asleep - deadlock!"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("task 1 'main' [join]"), "{stderr}");
+    assert!(stderr.contains("'worker' [chan receive]"), "{stderr}");
+}
