@@ -70,7 +70,8 @@ pub(crate) fn timer_channel<T>() -> (Sender<T>, Receiver<T>) {
 fn new_channel<T>(cap: usize, close_with_last_sender: bool) -> (Sender<T>, Receiver<T>) {
     let chan = Arc::new(Chan {
         state: Mutex::new(State {
-            buf: VecDeque::with_capacity(cap.min(1024)),
+            // Room up front for small bounded channels only.
+            buf: VecDeque::with_capacity(if cap <= 1024 { cap } else { 0 }),
             cap,
             closed: false,
             recvq: VecDeque::new(),
@@ -119,11 +120,20 @@ impl<T> Chan<T> {
 }
 
 /// Pops waiters until one can be claimed (Go's `dequeue`, which skips
-/// sudogs of selects that another case already won).
-fn pop_claimed<T>(queue: &mut VecDeque<Arc<Sudog<T>>>) -> Option<Arc<Sudog<T>>> {
+/// sudogs of selects that another case already won), and runs `exchange`
+/// on the winner's slot. The slot is locked *before* the claim and until
+/// the exchange is done: the owner may see the claim at once (it checks
+/// before parking, not only once woken) and then locks the slot to read
+/// it, so it must find the exchange complete. Returns whom to wake.
+fn claim_first<T, R>(
+    queue: &mut VecDeque<Arc<Sudog<T>>>,
+    exchange: impl FnOnce(&mut Option<T>) -> R,
+) -> Option<(Arc<Selector>, R)> {
     while let Some(sudog) = queue.pop_front() {
+        let mut slot = sudog.slot.lock();
         if sudog.selector.try_claim(sudog.case) {
-            return Some(sudog);
+            let result = exchange(&mut slot);
+            return Some((Arc::clone(&sudog.selector), result));
         }
     }
     None
@@ -136,10 +146,11 @@ impl<T> State<T> {
         if self.closed || self.receivers == 0 {
             return Err(TrySendError::Closed(value));
         }
-        if let Some(receiver) = pop_claimed(&mut self.recvq) {
-            *receiver.slot.lock() = Some(value);
-            return Ok(Some(Arc::clone(&receiver.selector)));
+        let mut value = Some(value);
+        if let Some((receiver, ())) = claim_first(&mut self.recvq, |slot| *slot = value.take()) {
+            return Ok(Some(receiver));
         }
+        let value = value.expect("no receiver took it");
         if self.buf.len() < self.cap {
             self.buf.push_back(value);
             return Ok(None);
@@ -152,24 +163,14 @@ impl<T> State<T> {
     fn try_recv(&mut self) -> Result<(T, Option<Arc<Selector>>), TryRecvError> {
         if let Some(value) = self.buf.pop_front() {
             // A sender parked on the full buffer: its value joins the tail.
-            let woken = pop_claimed(&mut self.sendq).map(|sender| {
-                let queued = sender
-                    .slot
-                    .lock()
-                    .take()
-                    .expect("a parked sender holds its value");
+            let woken = claim_first(&mut self.sendq, take_parked_value).map(|(sender, queued)| {
                 self.buf.push_back(queued);
-                Arc::clone(&sender.selector)
+                sender
             });
             return Ok((value, woken));
         }
-        if let Some(sender) = pop_claimed(&mut self.sendq) {
-            let value = sender
-                .slot
-                .lock()
-                .take()
-                .expect("a parked sender holds its value");
-            return Ok((value, Some(Arc::clone(&sender.selector))));
+        if let Some((sender, value)) = claim_first(&mut self.sendq, take_parked_value) {
+            return Ok((value, Some(sender)));
         }
         if self.closed {
             return Err(TryRecvError::Closed);
@@ -198,10 +199,15 @@ impl<T> State<T> {
 
     /// Claims every waiter in `queue`, for closing; returns whom to wake.
     fn claim_all(queue: &mut VecDeque<Arc<Sudog<T>>>) -> Vec<Arc<Selector>> {
-        std::iter::from_fn(|| pop_claimed(queue))
-            .map(|sudog| Arc::clone(&sudog.selector))
+        std::iter::from_fn(|| claim_first(queue, |_| ()))
+            .map(|(selector, ())| selector)
             .collect()
     }
+}
+
+/// The value a parked sender's sudog holds until a receiver claims it.
+fn take_parked_value<T>(slot: &mut Option<T>) -> T {
+    slot.take().expect("a parked sender holds its value")
 }
 
 fn wake(selector: Option<Arc<Selector>>) {

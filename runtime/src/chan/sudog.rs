@@ -16,10 +16,10 @@
 //! `dequeueSudoG`, used for plain sends and receives too (as a select of
 //! one case), so there is a single wake-up protocol.
 //!
-//! Ordering: the claimer fills the slot *after* winning the claim and
-//! *before* waking the owner; the owner reads the slot only after seeing
-//! the claim (Acquire) once woken. The slot's own mutex makes the hand-over
-//! safe without further reasoning.
+//! Ordering: the claimer locks the sudog's slot, wins the claim, fills or
+//! empties the slot, and only then unlocks it (and later wakes the owner).
+//! The owner may see the claim before it ever parks, but it reads the slot
+//! under the same lock, so it always finds the exchange complete.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -73,7 +73,8 @@ impl Selector {
             .is_ok()
     }
 
-    /// The case that completed, if any.
+    /// The case that completed, if any (`None` before, and when the
+    /// selector was withdrawn or timed out).
     pub fn chosen(&self) -> Option<usize> {
         match self.chosen.load(Ordering::Acquire) {
             NONE | ABORTED | TIMED_OUT => None,
@@ -110,7 +111,7 @@ impl Selector {
         match machine::current().filter(|m| m.current_task().is_some()) {
             Some(m) => {
                 let me = Arc::clone(self);
-                let timer = TimerShared::new(Box::new(move |_, _| {
+                let timer = TimerShared::new(Box::new(move |_, _, _| {
                     if me.try_claim(TIMED_OUT) {
                         me.wake();
                     }

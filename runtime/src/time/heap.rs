@@ -12,14 +12,16 @@
 //! A heap entry is a (deadline, generation, timer) triple. Stopping or
 //! resetting a timer does not search the heap: it bumps the timer's
 //! generation, and an entry whose generation is stale is dropped when it
-//! reaches the top (Go marks such timers `timerDeleted` for the same
-//! reason). What a timer does when it fires is a closure; it runs on g0
+//! comes due, or earlier by a sweep whenever the heap has doubled (Go marks
+//! such timers `timerDeleted` and sweeps them once they are a quarter of
+//! the heap; without a sweep, a `recv_timeout(60 s)` that completed at once
+//! would keep its entry, and the task it names, for a minute). What a timer does when it fires is a closure; it runs on g0
 //! with the P held, so it must be short and must not block: waking a task
 //! or a `try_send` on a channel.
 //!
 //! Invariant: `next` is the deadline of the heap's top entry (stale or
 //! not), or `u64::MAX` when the heap is empty, so the scheduler can ask
-//! "anything due?" with one atomic load and no clock read.
+//! "any timers?" with one atomic load, and reads the clock only if so.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -28,10 +30,11 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-/// What a timer does when it fires, given its deadline and the time now
-/// (both in the runtime's nanoseconds); returns the next deadline for a
-/// periodic timer.
-pub type Fire = dyn Fn(u64, u64) -> Option<u64> + Send + Sync;
+/// What a timer does when it fires, given the generation of the entry that
+/// fired, its deadline and the time now (in the runtime's nanoseconds);
+/// returns the next deadline for a periodic timer. The generation lets the
+/// action tell a fire that raced a reset from the one it asked for.
+pub type Fire = dyn Fn(u64, u64, u64) -> Option<u64> + Send + Sync;
 
 /// A timer's identity and state, shared by its owner and its heap entry.
 pub struct TimerShared {
@@ -84,6 +87,10 @@ impl Ord for Entry {
     }
 }
 
+/// Heap size from which pushes sweep out stopped timers (each time the
+/// size reaches a power of two, so the cost stays amortised O(1)).
+const SWEEP_MIN: usize = 64;
+
 /// One P's timers.
 pub struct TimerHeap {
     /// Earliest first.
@@ -109,6 +116,9 @@ impl TimerHeap {
     /// Arms `timer` (generation `generation`) to fire at `when`.
     pub fn push(&self, timer: Arc<TimerShared>, generation: u64, when: u64) {
         let mut heap = self.heap.lock();
+        if heap.len() >= SWEEP_MIN && heap.len().is_power_of_two() {
+            heap.retain(|Reverse(e)| e.timer.generation() == e.generation);
+        }
         heap.push(Reverse(Entry {
             when,
             generation,
@@ -150,7 +160,7 @@ impl TimerHeap {
                 continue;
             }
             fired += 1;
-            if let Some(next) = (entry.timer.fire)(entry.when, now) {
+            if let Some(next) = (entry.timer.fire)(entry.generation, entry.when, now) {
                 if entry.timer.generation() == entry.generation {
                     self.push(entry.timer, entry.generation, next);
                 }

@@ -17,7 +17,7 @@
 
 pub(crate) mod heap;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -32,12 +32,18 @@ use crate::task::WaitReason;
 /// Arms `timer` to fire at `when` on the calling M's P and makes sure some
 /// M will be awake by then. Returns the generation of the new entry.
 pub(crate) fn arm(m: &Machine, timer: &Arc<TimerShared>, when: Instant) -> u64 {
-    let sched = &m.sched;
     let generation = timer.invalidate();
+    arm_generation(m, timer, generation, when);
+    generation
+}
+
+/// [`arm`] with a generation the caller took from `invalidate` (and
+/// published) first.
+fn arm_generation(m: &Machine, timer: &Arc<TimerShared>, generation: u64, when: Instant) {
+    let sched = &m.sched;
     let when = sched.nanos_at(when);
     m.p().timers.push(Arc::clone(timer), generation, when);
     sched.timer_armed(when);
-    generation
 }
 
 /// A timer armed from the current task, firing `fire`.
@@ -54,6 +60,9 @@ pub fn sleep(duration: Duration) {
 
 /// Blocks the current task (or thread) until `deadline`.
 pub fn sleep_until(deadline: Instant) {
+    if deadline <= Instant::now() {
+        return; // as Go's Sleep(0): no trip through the timer heap
+    }
     let Some(m) = machine::current().filter(|m| m.current_task().is_some()) else {
         std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
         return;
@@ -62,7 +71,7 @@ pub fn sleep_until(deadline: Instant) {
     let fired = Arc::new(AtomicBool::new(false));
     let timer = {
         let fired = Arc::clone(&fired);
-        TimerShared::new(Box::new(move |_, _| {
+        TimerShared::new(Box::new(move |_, _, _| {
             fired.store(true, Ordering::Release);
             me.unpark();
             None
@@ -79,7 +88,7 @@ pub fn sleep_until(deadline: Instant) {
 pub fn after(duration: Duration) -> Receiver<Instant> {
     let (tx, rx) = chan::timer_channel();
     let sched = Arc::clone(&machine_for("grt::time::after").sched);
-    let fire = Box::new(move |_: u64, now: u64| {
+    let fire = Box::new(move |_: u64, _: u64, now: u64| {
         let _ = tx.try_send(sched.instant_at(now));
         None
     });
@@ -97,7 +106,7 @@ pub fn tick(period: Duration) -> Receiver<Instant> {
     let (tx, rx) = chan::timer_channel();
     let sched = Arc::clone(&machine_for("grt::time::tick").sched);
     let period = period.as_nanos().max(1) as u64;
-    let fire = Box::new(move |when: u64, now: u64| {
+    let fire = Box::new(move |_: u64, when: u64, now: u64| {
         if let Err(chan::TrySendError::Closed(_)) = tx.try_send(sched.instant_at(now)) {
             return None; // nobody can read the ticks any more
         }
@@ -113,8 +122,10 @@ pub fn tick(period: Duration) -> Receiver<Instant> {
 /// `time.Timer`).
 pub struct Timer {
     shared: Arc<TimerShared>,
-    /// Set when armed, cleared when it fires or is stopped.
-    pending: Arc<AtomicBool>,
+    /// The generation of the pending deadline, 0 if none: a fire sends
+    /// only if it still is the pending one, so a fire racing a `reset` or
+    /// `stop` cannot send for a deadline that was replaced.
+    armed: Arc<AtomicU64>,
     rx: Receiver<Instant>,
 }
 
@@ -122,22 +133,27 @@ impl Timer {
     /// A timer that sends the time on its channel after `duration`.
     pub fn new(duration: Duration) -> Timer {
         let (tx, rx) = chan::timer_channel();
-        let pending = Arc::new(AtomicBool::new(true));
+        let armed = Arc::new(AtomicU64::new(0));
         let sched: Arc<Sched> = Arc::clone(&machine_for("grt::time::Timer").sched);
         let fire = {
-            let pending = Arc::clone(&pending);
-            Box::new(move |_: u64, now: u64| {
-                if pending.swap(false, Ordering::AcqRel) {
+            let armed = Arc::clone(&armed);
+            Box::new(move |generation: u64, _: u64, now: u64| {
+                if armed
+                    .compare_exchange(generation, 0, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+                {
                     let _ = tx.try_send(sched.instant_at(now));
                 }
                 None
             })
         };
-        Timer {
-            shared: start(fire, Instant::now() + duration),
-            pending,
+        let timer = Timer {
+            shared: TimerShared::new(fire),
+            armed,
             rx,
-        }
+        };
+        timer.reset(duration);
+        timer
     }
 
     /// The channel the time arrives on.
@@ -147,18 +163,21 @@ impl Timer {
 
     /// Stops the timer; true if that prevented it from firing.
     pub fn stop(&self) -> bool {
+        let was_pending = self.armed.swap(0, Ordering::AcqRel) != 0;
         self.shared.invalidate();
-        self.pending.swap(false, Ordering::AcqRel)
+        was_pending
     }
 
     /// Re-arms the timer to fire after `duration`; true if it was still
     /// pending (so this replaced a deadline, as Go's `Reset` reports). A
     /// value already sent and unread stays in the channel, as in Go.
     pub fn reset(&self, duration: Duration) -> bool {
-        let was_pending = self.pending.swap(true, Ordering::AcqRel);
-        arm(
-            machine_for("grt::time::Timer::reset"),
+        let generation = self.shared.invalidate();
+        let was_pending = self.armed.swap(generation, Ordering::AcqRel) != 0;
+        arm_generation(
+            machine_for("grt::time::Timer"),
             &self.shared,
+            generation,
             Instant::now() + duration,
         );
         was_pending
