@@ -14,9 +14,10 @@
 //! unpark on another M would ready it, and a second M would resume a stack
 //! that the first is still using. So the task only asks to park
 //! (`Pending::Park`) and switches to g0; g0, once the task's registers are
-//! saved, moves the token from EMPTY to PARKED. An unpark that finds PARKED
-//! readies the task; one that finds EMPTY leaves NOTIFIED, which g0's CAS
-//! sees, and g0 resumes the task at once instead. That is Go's `park_m`
+//! saved, moves the token from EMPTY to PARKED. An unpark always swaps in
+//! NOTIFIED; if it replaced PARKED it readies the task, and otherwise g0's
+//! CAS (or the task's next `park`) finds NOTIFIED and the task goes on at
+//! once. That is Go's `park_m`
 //! calling `unlockf` on g0, and the same argument about who may touch the
 //! task when.
 
@@ -108,41 +109,19 @@ pub(crate) fn park_current(reason: WaitReason) {
 
 /// Wakes a task parked with [`park`] (Go's `goready`), or makes its next
 /// `park` return at once.
+///
+/// Always a write, never a read that returns early on NOTIFIED: the
+/// caller has just published the condition the task waits for, and only a
+/// release *write* of the token carries that store to the task's next
+/// acquire of it. (An early return on a NOTIFIED read is the store-buffer
+/// race: the task consumes the old NOTIFIED, re-reads its condition
+/// without our store, and parks for good.) A task readied here keeps the
+/// NOTIFIED: its next `park` consumes it, returns at once and makes its
+/// caller re-check, which is what lets a second unparker racing this one
+/// be seen.
 fn unpark_task(task: &TaskRef) {
-    loop {
-        match task.token.load(Ordering::Acquire) {
-            TOKEN_NOTIFIED => return,
-            TOKEN_EMPTY => {
-                if task
-                    .token
-                    .compare_exchange(
-                        TOKEN_EMPTY,
-                        TOKEN_NOTIFIED,
-                        Ordering::AcqRel,
-                        Ordering::Acquire,
-                    )
-                    .is_ok()
-                {
-                    return;
-                }
-            }
-            _ => {
-                debug_assert_eq!(task.token.load(Ordering::Relaxed), TOKEN_PARKED);
-                if task
-                    .token
-                    .compare_exchange(
-                        TOKEN_PARKED,
-                        TOKEN_EMPTY,
-                        Ordering::AcqRel,
-                        Ordering::Acquire,
-                    )
-                    .is_ok()
-                {
-                    schedule::ready(TaskRef::clone(task));
-                    return;
-                }
-            }
-        }
+    if task.token.swap(TOKEN_NOTIFIED, Ordering::AcqRel) == TOKEN_PARKED {
+        schedule::ready(TaskRef::clone(task));
     }
 }
 

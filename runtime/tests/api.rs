@@ -141,3 +141,58 @@ fn unpark_before_park_is_not_lost() {
     });
     assert_eq!(parks, 0);
 }
+
+/// Two tasks on two Ps hand a counter back and forth, each spinning a
+/// little before it parks, so they often find their turn without parking
+/// and leave a NOTIFIED token behind. An `unpark` that returned early on
+/// reading that stale token (instead of writing it) lost wake-ups here: both
+/// tasks ended up parked, each waiting for the other.
+#[test]
+fn park_unpark_hand_off_never_loses_a_wake_up() {
+    use std::sync::atomic::AtomicU64;
+    use std::time::Duration;
+
+    const ROUNDS: u64 = 300_000;
+    fn wait_for(ball: &AtomicU64, want: u64) {
+        for _ in 0..50 {
+            if ball.load(Ordering::Acquire) == want {
+                return;
+            }
+            std::hint::spin_loop();
+        }
+        while ball.load(Ordering::Acquire) != want {
+            grt::park();
+        }
+    }
+    // The runtime runs on its own thread so that a lost wake-up fails the
+    // test (by the deadline) instead of hanging it.
+    let (done_tx, done_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        RuntimeBuilder::new().max_procs(2).run(move || {
+            let ball = Arc::new(AtomicU64::new(0));
+            let me = grt::current();
+            let partner = {
+                let ball = Arc::clone(&ball);
+                grt::go(move || {
+                    for i in 0..ROUNDS {
+                        wait_for(&ball, 2 * i + 1);
+                        ball.store(2 * i + 2, Ordering::Release);
+                        me.unpark();
+                    }
+                })
+            };
+            let other = partner.task().clone();
+            for i in 0..ROUNDS {
+                ball.store(2 * i + 1, Ordering::Release);
+                other.unpark();
+                wait_for(&ball, 2 * i + 2);
+            }
+            partner.join().unwrap();
+        });
+        done_tx.send(()).unwrap();
+    });
+    assert!(
+        done_rx.recv_timeout(Duration::from_secs(120)).is_ok(),
+        "a wake-up was lost: both tasks are parked waiting for each other"
+    );
+}
