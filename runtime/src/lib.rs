@@ -40,6 +40,15 @@
 //!
 //! The book in `docs/` walks through each step with the code.
 //!
+//! ## What tasks use to wait
+//! Everything that blocks parks the task and frees its M, and works from
+//! plain threads too (blocking the thread): [`chan`] (Go's channels, with
+//! [`select!`]), [`time`] (sleep, after, tick, Timer, run by the
+//! scheduler from per-P heaps), [`sync`] (Mutex with Go's starvation mode,
+//! RwLock, Condvar, WaitGroup, Once, Semaphore), and [`JoinHandle::join`].
+//! When every task is blocked for good, the runtime says so and exits
+//! instead of hanging (`checkdead.rs`, Go's `checkdead`).
+//!
 //! ## What tasks should know
 //! - A task may continue on another OS thread after any park, yield or join.
 //!   Thread-locals it reads can change under it; code that needs one
@@ -70,6 +79,7 @@ mod schedule;
 mod spawn;
 mod stack;
 mod stats;
+pub mod sync;
 mod task;
 pub mod time;
 
