@@ -1,14 +1,24 @@
-//! Memory per parked task: grt against OS threads.
+//! Memory per parked task: grt against tokio and OS threads.
 //!
 //! For each count N, a fresh child process parks N tasks (or threads) that
 //! each wait to be released, and reports the resident memory they added,
 //! per task, and how long starting them took. Children keep the runs
 //! independent: RSS never shrinks back cleanly inside one process.
 //!
+//! - grt: `grt::run` (one P per core); each task parks in `grt::park`.
+//! - tokio: a multi-thread runtime (one worker per core, as grt), the
+//!   counting done in a spawned task as in grt's main task; each task
+//!   awaits one shared `tokio::sync::Notify` (a waiter node inside the
+//!   task's future, nothing allocated beside the task: the nearest thing to
+//!   a grt task parking with nothing but itself).
+//! - threads: std threads with 64 KiB stacks blocked on a `Barrier`.
+//!
 //! Where the kernel's mapping limit (`vm.max_map_count`) cannot hold N
 //! stacks, the row says so instead of failing.
 //!
 //!     cargo run --release -p grt-benches --bin memory -- 100000 1000000
+//!
+//! A smoke run (`benches/smoke.sh`) uses a small N; nothing is asserted.
 
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -25,6 +35,7 @@ fn main() {
         let n: usize = std::env::args().nth(1).unwrap().parse().unwrap();
         let (rss, elapsed_ms) = match kind.as_str() {
             "grt" => park_grt(n),
+            "tokio" => park_tokio(n),
             "threads" => park_threads(n),
             other => panic!("unknown kind {other}"),
         };
@@ -50,7 +61,7 @@ fn main() {
     println!("| runtime | tasks | RSS bytes/task | start ms |");
     println!("|---|---:|---:|---:|");
     for &n in &counts {
-        for kind in ["grt", "threads"] {
+        for kind in ["grt", "tokio", "threads"] {
             // A std thread costs four mappings: its stack and guard, and the
             // alternate signal stack and guard std gives every thread. Past
             // the limit spawning fails part-way, so say so instead.
@@ -131,6 +142,62 @@ fn park_grt(n: usize) -> (u64, u128) {
         }
         (rss, elapsed)
     })
+}
+
+/// Parks `n` tokio tasks on one `Notify`; returns (RSS added, ms to get
+/// them all waiting).
+fn park_tokio(n: usize) -> (u64, u128) {
+    struct Release {
+        flag: AtomicBool,
+        notify: tokio::sync::Notify,
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .build()
+        .expect("build the tokio runtime");
+    let main = rt.spawn(async move {
+        let before = rss_bytes();
+        let start = Instant::now();
+        let release = Arc::new(Release {
+            flag: AtomicBool::new(false),
+            notify: tokio::sync::Notify::new(),
+        });
+        let parked = Arc::new(AtomicUsize::new(0));
+        let handles: Vec<_> = (0..n)
+            .map(|_| {
+                let (release, parked) = (Arc::clone(&release), Arc::clone(&parked));
+                tokio::spawn(async move {
+                    let mut counted = false;
+                    loop {
+                        // Registered before the flag is checked, so a
+                        // `notify_waiters` after the check still wakes us.
+                        let notified = release.notify.notified();
+                        tokio::pin!(notified);
+                        notified.as_mut().enable();
+                        if !counted {
+                            parked.fetch_add(1, Ordering::Relaxed);
+                            counted = true;
+                        }
+                        if release.flag.load(Ordering::Acquire) {
+                            return;
+                        }
+                        notified.await;
+                    }
+                })
+            })
+            .collect();
+        while parked.load(Ordering::Relaxed) < n {
+            tokio::task::yield_now().await;
+        }
+        let elapsed = start.elapsed().as_millis();
+        let rss = rss_bytes().saturating_sub(before);
+        release.flag.store(true, Ordering::Release);
+        release.notify.notify_waiters();
+        for h in handles {
+            h.await.unwrap();
+        }
+        (rss, elapsed)
+    });
+    rt.block_on(main).expect("tokio memory task panicked")
 }
 
 /// Parks `n` OS threads on a barrier; returns (RSS added, ms to start them).

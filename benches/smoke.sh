@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Smoke run of the grt-vs-tokio benchmarks, for CI: every benchmark's work
+# runs on both runtimes at a tenth of its size (GRT_BENCH_QUICK=1), the
+# criterion groups once each (criterion's --test mode), the callgrind
+# driver once per benchmark and runtime, and the memory harness at 1,000
+# tasks. It checks that they run and finish; it asserts nothing about speed.
+#
+#     bash benches/smoke.sh
+#
+# Takes a release build (a few minutes from cold) plus a few seconds.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export GRT_BENCH_QUICK=1
+
+cargo bench -p grt-benches --bench runtimes -- --test
+
+cargo build --release -q -p grt-benches --bin repeat --bin memory
+target="${CARGO_TARGET_DIR:-target}/release"
+for runtime in grt tokio; do
+    for bench in spawn_many yield_many chained_spawn; do
+        "$target/repeat" "$runtime" "$bench" 3
+    done
+    for bench in ping_pong switch; do
+        "$target/repeat" "$runtime" "$bench" 1000
+    done
+done
+
+"$target/memory" 1000
+echo "bench smoke: done (nothing about speed is asserted)"

@@ -1,0 +1,89 @@
+//! Criterion's latest grt and tokio estimates for each scheduler benchmark,
+//! as a markdown table of grt/tokio ratios with the absolute figures, for
+//! docs/benchmarks.md.
+//!
+//!     cargo bench -p grt-benches --bench runtimes
+//!     cargo run --release -p grt-benches --bin report [CRITERION_DIR]
+//!
+//! CRITERION_DIR defaults to `$CARGO_TARGET_DIR/criterion`, else
+//! `target/criterion`. The estimate is criterion's headline one: the slope
+//! of a linear-sampling run, else the mean. Run with the same
+//! `GRT_BENCH_QUICK` setting as the benchmarks (it sets the sizes that
+//! per-operation figures divide by).
+
+use std::path::{Path, PathBuf};
+
+use grt_benches::Bench;
+
+fn main() {
+    let dir = std::env::args()
+        .nth(1)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+                || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"),
+                PathBuf::from,
+            );
+            target.join("criterion")
+        });
+    println!("| benchmark | one iteration | grt | tokio | grt/tokio | grt per op | tokio per op |");
+    println!("|---|---|---:|---:|---:|---:|---:|");
+    for bench in Bench::ALL {
+        let (ops, op) = bench.ops_per_iter();
+        let (Some(grt), Some(tokio)) = (
+            estimate_ns(&dir, bench, "grt"),
+            estimate_ns(&dir, bench, "tokio"),
+        ) else {
+            println!(
+                "| {} | no estimates in {} | | | | | |",
+                bench.name(),
+                dir.display()
+            );
+            continue;
+        };
+        println!(
+            "| {} | {} | {} | {} | {:.2} | {:.1} ns/{op} | {:.1} ns/{op} |",
+            bench.name(),
+            describe(bench),
+            human(grt),
+            human(tokio),
+            grt / tokio,
+            grt / ops as f64,
+            tokio / ops as f64,
+        );
+    }
+}
+
+/// What one iteration of `bench` is.
+fn describe(bench: Bench) -> String {
+    let s = grt_benches::sizes();
+    match bench {
+        Bench::SpawnMany => format!("spawn {} tasks, wait all", s.spawn_many),
+        Bench::YieldMany => format!("{} tasks x {} yields", s.yield_tasks, s.yields),
+        Bench::ChainedSpawn => format!("chain of {} spawns", s.chain_depth),
+        Bench::PingPong => "one round trip (2 wake-ups)".into(),
+        Bench::Switch => "one yield each, 1 P".into(),
+    }
+}
+
+/// Criterion's estimate of one iteration, in nanoseconds.
+fn estimate_ns(dir: &Path, bench: Bench, runtime: &str) -> Option<f64> {
+    let path = dir
+        .join(bench.name())
+        .join(runtime)
+        .join("new/estimates.json");
+    let text = std::fs::read_to_string(path).ok()?;
+    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let pick = |key: &str| json.get(key)?.get("point_estimate")?.as_f64();
+    pick("slope").or_else(|| pick("mean"))
+}
+
+fn human(ns: f64) -> String {
+    if ns >= 1e6 {
+        format!("{:.2} ms", ns / 1e6)
+    } else if ns >= 1e3 {
+        format!("{:.2} µs", ns / 1e3)
+    } else {
+        format!("{ns:.1} ns")
+    }
+}
