@@ -340,9 +340,9 @@ fn select_send_arm_and_a_select_on_both_ends_of_one_channel() {
 }
 
 /// Many tasks on many channels: random selects over sends, selects with
-/// timeouts over receives, and closes racing the last receives. Every value
-/// sent is received exactly once, and every task ends (nobody is left
-/// parked).
+/// timeouts over receives, channels closed at random in mid-stream. Every
+/// value whose send succeeded is received exactly once, and every task
+/// ends (nobody is left parked).
 #[test]
 fn stress_random_selects_and_closes_deliver_each_value_once() {
     const CHANNELS: usize = 8;
@@ -376,6 +376,12 @@ fn stress_random_selects_and_closes_deliver_each_value_once() {
                     };
                     if ok {
                         mine.push(value);
+                    }
+                    // Now and then, close a channel in mid-stream: sends on
+                    // it fail from then on (and do not count as sent),
+                    // its readers drain it and move on.
+                    if rng % 4_001 == 0 {
+                        txs[a].close();
                     }
                     if rng % 97 == 0 {
                         grt::yield_now();
@@ -441,10 +447,10 @@ fn stress_random_selects_and_closes_deliver_each_value_once() {
         }
         (sent, received, grt::stats().live_tasks)
     });
-    assert_eq!(
-        sent.len() as u64,
-        PRODUCERS as u64 * PER_PRODUCER,
-        "no channel closed before the producers finished"
+    assert!(
+        sent.len() as u64 > PRODUCERS as u64 * PER_PRODUCER / 4,
+        "most sends should land before the closes catch up: {}",
+        sent.len()
     );
     let mut received_sorted = received.clone();
     received_sorted.sort_unstable();
