@@ -117,6 +117,19 @@ impl<T> Chan<T> {
     fn lock(&self) -> MutexGuard<'_, State<T>> {
         self.state.lock()
     }
+
+    fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
+    fn len(&self) -> usize {
+        self.lock().buf.len()
+    }
+
+    fn capacity(&self) -> Option<usize> {
+        let cap = self.lock().cap;
+        (cap != usize::MAX).then_some(cap)
+    }
 }
 
 /// Pops waiters until one can be claimed (Go's `dequeue`, which skips
@@ -294,12 +307,12 @@ impl<T> Sender<T> {
 
     /// Whether the channel has been closed.
     pub fn is_closed(&self) -> bool {
-        self.chan.lock().closed
+        self.chan.is_closed()
     }
 
     /// Values buffered now.
     pub fn len(&self) -> usize {
-        self.chan.lock().buf.len()
+        self.chan.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -308,7 +321,7 @@ impl<T> Sender<T> {
 
     /// The capacity given at creation (`None` for unbounded).
     pub fn capacity(&self) -> Option<usize> {
-        capacity(&self.chan)
+        self.chan.capacity()
     }
 }
 
@@ -367,12 +380,12 @@ impl<T> Receiver<T> {
 
     /// Whether the channel has been closed (values may still be buffered).
     pub fn is_closed(&self) -> bool {
-        self.chan.lock().closed
+        self.chan.is_closed()
     }
 
     /// Values buffered now.
     pub fn len(&self) -> usize {
-        self.chan.lock().buf.len()
+        self.chan.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -381,13 +394,8 @@ impl<T> Receiver<T> {
 
     /// The capacity given at creation (`None` for unbounded).
     pub fn capacity(&self) -> Option<usize> {
-        capacity(&self.chan)
+        self.chan.capacity()
     }
-}
-
-fn capacity<T>(chan: &Chan<T>) -> Option<usize> {
-    let cap = chan.lock().cap;
-    (cap != usize::MAX).then_some(cap)
 }
 
 /// Go's `closechan`: mark closed, wake every parked receiver (they find
