@@ -1,5 +1,6 @@
 //! Every task of a runtime, for reports that must list them: the deadlock
-//! message now, `info tasks` and traces later. Go's `allgs`.
+//! message, `GRT_SCHEDDETAIL`'s task lines, and later `info tasks`. Go's
+//! `allgs`.
 //!
 //! Go appends each new G to one global slice under `allglock`, which is
 //! cheap because Go recycles dead Gs and so rarely adds one. We create a
@@ -11,6 +12,7 @@ use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
 
+use crate::sched::Sched;
 use crate::task::Task;
 
 /// One P's share of the runtime's tasks.
@@ -44,4 +46,15 @@ impl TaskList {
     pub fn live(&self) -> Vec<Arc<Task>> {
         self.tasks.lock().iter().filter_map(Weak::upgrade).collect()
     }
+}
+
+/// Every live task of `sched`, by id (Go's `forEachG`).
+pub fn live_tasks(sched: &Sched) -> Vec<Arc<Task>> {
+    let mut tasks: Vec<_> = sched
+        .procs
+        .iter()
+        .flat_map(|p| p.all_tasks.live())
+        .collect();
+    tasks.sort_by_key(|t| t.id);
+    tasks
 }

@@ -7,16 +7,19 @@
 //! every thread that could ready a goroutine; a Rust program can have
 //! threads of its own (or another runtime's) holding a `TaskHandle` or a
 //! channel end, ready to wake a task at any time. So we declare deadlock only
-//! when the process has no thread besides this runtime's Ms: then nobody is
-//! left who could. A program with other threads never gets a false alarm;
-//! it only loses the diagnosis (Go makes the same trade with cgo, where
-//! foreign threads may call in).
+//! when the process has no thread besides this runtime's Ms and its own
+//! helpers (`Sched::system_threads`: the schedtrace monitor, which only
+//! reads): then nobody is left who could. A program with other threads
+//! never gets a false alarm; it only loses the diagnosis (Go makes the same
+//! trade with cgo, where foreign threads may call in).
 //!
 //! The report lists every blocked task with its wait reason, as Go lists
 //! its goroutines, and the process exits with status 2, as Go's does.
 
 use std::io::Write;
+use std::sync::atomic::Ordering;
 
+use crate::all_tasks;
 use crate::sched::{Locked, Sched};
 use crate::task::TaskState;
 
@@ -26,21 +29,19 @@ use crate::task::TaskState;
 pub fn check_dead(sched: &Sched, locked: &Locked) {
     let ms = sched.threads.lock().len() + 1;
     let all_asleep = locked.idle_ms.len() + locked.locked_ms.len() == ms
-        && sched.npidle.load(std::sync::atomic::Ordering::SeqCst) == sched.procs.len()
+        && sched.npidle.load(Ordering::SeqCst) == sched.procs.len()
         && locked.global.is_empty()
         && sched.procs.iter().all(|p| p.runq.is_empty())
         && sched.next_timer().is_none();
-    if !all_asleep || process_threads() != Some(ms) {
+    let own = ms + sched.system_threads.load(Ordering::SeqCst);
+    if !all_asleep || process_threads() != Some(own) {
         return;
     }
     let mut report = String::from("grt: all tasks are asleep - deadlock!\n\n");
-    let mut tasks: Vec<_> = sched
-        .procs
+    for task in all_tasks::live_tasks(sched)
         .iter()
-        .flat_map(|p| p.all_tasks.live())
-        .collect();
-    tasks.sort_by_key(|t| t.id);
-    for task in tasks.iter().filter(|t| t.state() == TaskState::Waiting) {
+        .filter(|t| t.state() == TaskState::Waiting)
+    {
         report.push_str(&format!(
             "task {} '{}' [{}]\n",
             task.id,

@@ -82,6 +82,7 @@ mod stats;
 pub mod sync;
 mod task;
 pub mod time;
+mod trace;
 
 pub use join::JoinHandle;
 pub use lock::{lock_os_thread, unlock_os_thread};

@@ -41,7 +41,7 @@ pub fn lock_os_thread() {
         Some((_, depth)) => *depth += 1,
         None => {
             *locked_to = Some((Arc::clone(&m.shared), 1));
-            m.locked.set(true);
+            m.shared.locked.set(true);
         }
     }
 }
@@ -74,7 +74,7 @@ pub fn unlock_os_thread() {
         *depth -= 1;
         if *depth == 0 {
             *locked_to = None;
-            m.locked.set(false);
+            m.shared.locked.set(false);
         }
     }
 }

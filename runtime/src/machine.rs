@@ -15,9 +15,15 @@
 //! (`current` is `#[inline(never)]` so the compiler cannot reuse a
 //! thread-local address computed on one thread after the task resumed on
 //! another.)
+//!
+//! What the M holds and does (its P, spinning, locked) is its own business,
+//! but `GRT_SCHEDDETAIL` shows it from another thread: those few facts live
+//! in atomics in `MachineShared`, written by the M only when they change,
+//! never on the path that switches tasks.
 
 use std::cell::{Cell, UnsafeCell};
 use std::io;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::Instant;
@@ -53,10 +59,18 @@ pub enum Wakeup {
     RunLocked { p: usize, task: TaskRef },
 }
 
-/// The part of an M that other threads touch: how to wake it.
+/// The part of an M that other threads touch: how to wake it, and what
+/// the schedtrace monitor shows of it.
 pub struct MachineShared {
     /// M id, for traces and thread names.
     pub id: usize,
+    /// The P the M holds, `NO_P` if none (a copy of `Machine::p`).
+    p: AtomicUsize,
+    /// Looking for work without having found any (Go's `m.spinning`).
+    pub spinning: OwnFlag,
+    /// A task is locked to this M (Go's `m.lockedg`): while it is parked
+    /// the M sleeps rather than run anything else.
+    pub locked: OwnFlag,
     /// What the waker left for this M (Go's `m.nextp` plus the `m.park` note).
     note: Mutex<Note>,
     /// Signalled when `note` changes.
@@ -84,10 +98,41 @@ pub enum Woken {
     Timer,
 }
 
+/// `MachineShared::p` of an M without a P.
+const NO_P: usize = usize::MAX;
+
+/// A flag of an M that only the M writes and any thread may read (the
+/// schedtrace monitor). One writer, so `replace` is a load and a store, not
+/// an atomic swap; Relaxed, because readers want a glimpse, not a
+/// synchronisation point.
+#[derive(Default)]
+pub struct OwnFlag(AtomicBool);
+
+impl OwnFlag {
+    pub fn get(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// Called by the owning M only.
+    pub fn set(&self, value: bool) {
+        self.0.store(value, Ordering::Relaxed);
+    }
+
+    /// Called by the owning M only.
+    pub fn replace(&self, value: bool) -> bool {
+        let old = self.get();
+        self.set(value);
+        old
+    }
+}
+
 impl MachineShared {
-    fn new(id: usize) -> MachineShared {
+    fn new(id: usize, p: usize, spinning: bool) -> MachineShared {
         MachineShared {
             id,
+            p: AtomicUsize::new(p),
+            spinning: OwnFlag(AtomicBool::new(spinning)),
+            locked: OwnFlag::default(),
             note: Mutex::new(Note::default()),
             wake: Condvar::new(),
         }
@@ -114,6 +159,11 @@ impl MachineShared {
     pub fn wake_for_shutdown(&self) {
         self.note.lock().shutdown = true;
         self.wake.notify_one();
+    }
+
+    /// The P this M holds, as last published by the M.
+    pub fn p(&self) -> Option<usize> {
+        Some(self.p.load(Ordering::Relaxed)).filter(|&p| p != NO_P)
     }
 
     /// Removes a hand-off nobody will act on (the M is exiting).
@@ -159,17 +209,12 @@ pub struct Machine {
     pub shared: Arc<MachineShared>,
     /// The P this M holds, if any (Go's `m.p`).
     p: Cell<Option<usize>>,
-    /// Looking for work without having found any (Go's `m.spinning`).
-    pub spinning: Cell<bool>,
     /// The scheduler's saved context while a task runs (Go's `g0.sched`).
     pub g0: UnsafeCell<Context>,
     /// The task running on this M (Go's `m.curg`).
     current: UnsafeCell<Option<TaskRef>>,
     /// The running task's request to g0.
     pub pending: Cell<Pending>,
-    /// A task is locked to this M (Go's `m.lockedg`): while it is parked
-    /// this M sleeps rather than run anything else.
-    pub locked: Cell<bool>,
     /// State of this M's xorshift generator for steal order.
     rand: Cell<u64>,
 }
@@ -194,15 +239,13 @@ pub fn current<'a>() -> Option<&'a Machine> {
 }
 
 impl Machine {
-    fn new(sched: Arc<Sched>, shared: Arc<MachineShared>, p: usize, spinning: bool) -> Machine {
+    fn new(sched: Arc<Sched>, shared: Arc<MachineShared>, p: usize) -> Machine {
         Machine {
             sched,
             p: Cell::new(Some(p)),
-            spinning: Cell::new(spinning),
             g0: UnsafeCell::new(Context::empty()),
             current: UnsafeCell::new(None),
             pending: Cell::new(Pending::Nothing),
-            locked: Cell::new(false),
             // Seeded from the M id: steal orders differ between Ms, which is
             // all the randomness is for.
             rand: Cell::new(0x9E37_79B9_7F4A_7C15 ^ ((shared.id as u64 + 1) << 17)),
@@ -214,8 +257,9 @@ impl Machine {
     /// runtime shuts down. `run` uses this for M0 on the caller's thread;
     /// [`start_thread`] for every other M.
     pub fn run_on_this_thread(sched: Arc<Sched>, id: usize, p: usize, spinning: bool) {
-        let shared = Arc::new(MachineShared::new(id));
-        let m = Machine::new(sched, shared, p, spinning);
+        let shared = Arc::new(MachineShared::new(id, p, spinning));
+        sched.all_ms.lock().push(Arc::clone(&shared));
+        let m = Machine::new(sched, shared, p);
         let _altstack = overflow::AltStack::ensure();
         CURRENT.with(|c| c.set(&m));
         // Clears CURRENT however the loop ends: a panic on g0 (a scheduler
@@ -246,6 +290,7 @@ impl Machine {
 
     pub fn set_p(&self, p: Option<usize>) {
         self.p.set(p);
+        self.shared.p.store(p.unwrap_or(NO_P), Ordering::Relaxed);
     }
 
     /// The running task, if this M is running one.

@@ -13,6 +13,7 @@
 
 use std::cell::UnsafeCell;
 use std::io;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::all_tasks::TaskList;
 use crate::run_queue::RunQueue;
@@ -32,6 +33,10 @@ pub struct Processor {
     pub id: usize,
     /// Local run queue and `runnext`.
     pub runq: RunQueue,
+    /// Incremented on each new time slice; every 61st looks at the global
+    /// queue first so that it cannot starve (Go's `schedtick`). Only the
+    /// holder writes it; atomic so that `GRT_SCHEDDETAIL` may read it.
+    schedtick: AtomicU32,
     /// State only the holding M touches.
     local: UnsafeCell<ProcessorLocal>,
     /// What happened on this P, for `grt::stats()`; bumped by the holder.
@@ -43,9 +48,6 @@ pub struct Processor {
 }
 
 pub struct ProcessorLocal {
-    /// Incremented on each new time slice; every 61st looks at the global
-    /// queue first so that it cannot starve (Go's `schedtick`).
-    pub schedtick: u32,
     /// Tasks run in a row from `runnext`, each inheriting the time slice
     /// (see `RUNNEXT_CHAIN_MAX` in schedule.rs).
     pub runnext_chain: u32,
@@ -62,8 +64,8 @@ impl Processor {
         Processor {
             id,
             runq: RunQueue::new(),
+            schedtick: AtomicU32::new(0),
             local: UnsafeCell::new(ProcessorLocal {
-                schedtick: 0,
                 runnext_chain: 0,
                 stacks: Vec::new(),
             }),
@@ -71,6 +73,18 @@ impl Processor {
             timers: TimerHeap::new(),
             all_tasks: TaskList::new(),
         }
+    }
+
+    /// Time slices begun on this P, wrapping (Go's `schedtick`).
+    pub fn schedtick(&self) -> u32 {
+        self.schedtick.load(Ordering::Relaxed)
+    }
+
+    /// A new time slice begins. Called by the holder only, so a load and a
+    /// store, not an atomic add (as `stats::bump`).
+    pub fn begin_time_slice(&self) {
+        self.schedtick
+            .store(self.schedtick().wrapping_add(1), Ordering::Relaxed);
     }
 
     /// The holder's private state.

@@ -28,6 +28,7 @@
 use std::env;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, Once};
+use std::time::Duration;
 
 use crate::join::{Outcome, Packet};
 use crate::machine::{self, Machine};
@@ -37,14 +38,18 @@ use crate::schedule;
 use crate::stack::{page_size, DEFAULT_STACK_SIZE};
 use crate::stats::bump;
 use crate::task::Task;
+use crate::trace::schedtrace::{self, Monitor, Sink};
 
 /// Runtime configuration. Unset values come from the environment
-/// (`GRT_MAXPROCS`, `GRT_STACK_SIZE`), then from defaults (one P per CPU,
-/// 256 KiB stacks).
+/// (`GRT_MAXPROCS`, `GRT_STACK_SIZE`, `GRT_SCHEDTRACE`, `GRT_SCHEDDETAIL`),
+/// then from defaults (one P per CPU, 256 KiB stacks, no trace).
 #[derive(Debug, Default)]
 pub struct RuntimeBuilder {
     max_procs: Option<usize>,
     stack_size: Option<usize>,
+    sched_trace: Option<Duration>,
+    sched_trace_sink: Option<Sink>,
+    sched_detail: Option<bool>,
 }
 
 impl RuntimeBuilder {
@@ -63,6 +68,44 @@ impl RuntimeBuilder {
     pub fn stack_size(mut self, bytes: usize) -> RuntimeBuilder {
         assert!(bytes > 0, "grt: stack_size must be positive");
         self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Every `interval` while the runtime runs, prints a line of scheduler
+    /// state to stderr in the format of Go's `GODEBUG=schedtrace` (also
+    /// `GRT_SCHEDTRACE=<ms>`). See the book's "Watching the scheduler".
+    ///
+    /// Panics if `interval` is under a millisecond (the unit of the trace).
+    pub fn sched_trace(mut self, interval: Duration) -> RuntimeBuilder {
+        assert!(
+            interval >= Duration::from_millis(1),
+            "grt: sched_trace interval must be at least 1 ms"
+        );
+        self.sched_trace = Some(interval);
+        self
+    }
+
+    /// Like [`sched_trace`](Self::sched_trace), but each report goes to
+    /// `sink` instead of stderr: one call as the runtime starts and one per
+    /// interval after, each with the `SCHED` line (followed by the detail lines with
+    /// [`sched_detail`](Self::sched_detail)), every line ending in `\n`.
+    /// `sink` runs on the runtime's trace thread, never in a task; a panic
+    /// in it resumes from `run`.
+    pub fn sched_trace_to(
+        self,
+        interval: Duration,
+        sink: impl FnMut(&str) + Send + 'static,
+    ) -> RuntimeBuilder {
+        let mut builder = self.sched_trace(interval);
+        builder.sched_trace_sink = Some(Sink::new(sink));
+        builder
+    }
+
+    /// Whether a trace adds a line per P, per M and per task (Go's
+    /// `scheddetail=1`; also `GRT_SCHEDDETAIL=1`). Without a trace
+    /// interval it does nothing.
+    pub fn sched_detail(mut self, on: bool) -> RuntimeBuilder {
+        self.sched_detail = Some(on);
         self
     }
 
@@ -89,6 +132,16 @@ impl RuntimeBuilder {
             .or_else(|| env_usize("GRT_STACK_SIZE"))
             .unwrap_or(DEFAULT_STACK_SIZE)
             .next_multiple_of(page_size());
+        let trace = self
+            .sched_trace
+            .or_else(|| env_usize("GRT_SCHEDTRACE").map(|ms| Duration::from_millis(ms as u64)))
+            .map(|interval| schedtrace::Config {
+                interval,
+                detail: self
+                    .sched_detail
+                    .unwrap_or_else(|| env::var("GRT_SCHEDDETAIL").is_ok_and(|v| v.trim() == "1")),
+                sink: self.sched_trace_sink.unwrap_or_else(Sink::stderr),
+            });
         overflow::install_handler();
         install_panic_hook();
 
@@ -123,6 +176,9 @@ impl RuntimeBuilder {
         bump(&sched.procs[0].counters.spawned, 1);
         sched.procs[0].all_tasks.register(&task);
         schedule::put_runnable(&sched, &sched.procs[0], task, true);
+        // Before the first M, so that check_dead always counts it; its first
+        // report shows the main task queued, before any task has run.
+        let monitor = trace.and_then(|config| Monitor::start(&sched, config));
 
         Machine::run_on_this_thread(Arc::clone(&sched), sched.next_m_id(), 0, false);
 
@@ -133,6 +189,8 @@ impl RuntimeBuilder {
             thread.join().expect("grt: an M thread panicked");
         }
         release_leftover_tasks(&sched);
+        // Stops and joins the trace thread (it is dropped on unwinding too).
+        drop(monitor);
         match packet.try_take() {
             Some(Ok(Ok(value))) => value,
             Some(Ok(Err(panic))) | Some(Err(panic)) => panic::resume_unwind(panic),

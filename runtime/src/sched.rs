@@ -75,6 +75,13 @@ pub struct Sched {
     next_m_id: AtomicUsize,
     /// OS threads started for Ms, joined when the runtime ends.
     pub threads: Mutex<Vec<thread::JoinHandle<()>>>,
+    /// Every M, in the order they started (Go's `allm`), for
+    /// `GRT_SCHEDDETAIL`; Ms never leave before the runtime ends.
+    pub all_ms: Mutex<Vec<Arc<MachineShared>>>,
+    /// Threads of the runtime's own that are not Ms (Go's `sched.nmsys`,
+    /// which counts sysmon): the schedtrace monitor, if tracing is on.
+    /// `check_dead` counts them as the runtime's, not as outsiders.
+    pub system_threads: AtomicUsize,
     /// Time zero of this runtime's timers (they count nanoseconds from it).
     epoch: Instant,
     /// When the timer sleeper wakes, `u64::MAX` if there is none; readable
@@ -106,6 +113,8 @@ impl Sched {
             next_task_id: AtomicU64::new(1),
             next_m_id: AtomicUsize::new(0),
             threads: Mutex::new(Vec::new()),
+            all_ms: Mutex::new(Vec::new()),
+            system_threads: AtomicUsize::new(0),
         }
     }
 

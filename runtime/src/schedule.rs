@@ -84,7 +84,7 @@ pub fn schedule(m: &Machine) {
     loop {
         // An M whose task is locked to it runs nothing else: it waits for
         // that task to be readied (Go's `stoplockedm`).
-        let next = if m.locked.get() {
+        let next = if m.shared.locked.get() {
             stop_locked_m(m)
         } else {
             find_runnable(m)
@@ -92,7 +92,7 @@ pub fn schedule(m: &Machine) {
         let Some((task, inherit_time)) = next else {
             return;
         };
-        if m.spinning.get() {
+        if m.shared.spinning.get() {
             reset_spinning(m);
         }
         // SAFETY: this M owns the task it just took.
@@ -124,8 +124,7 @@ fn find_runnable(m: &Machine) -> Option<(TaskRef, bool)> {
         }
         let p = m.p();
         run_timers(sched, p);
-        // SAFETY: this M holds p.
-        let tick = unsafe { p.local().schedtick };
+        let tick = p.schedtick();
         if tick % GLOBAL_QUEUE_EVERY == 0 && sched.global_len.load(Ordering::Relaxed) > 0 {
             if let Some(task) = sched.global_take(&mut sched.locked.lock(), p, 1) {
                 return Some((task, false));
@@ -148,12 +147,12 @@ fn find_runnable(m: &Machine) -> Option<(TaskRef, bool)> {
             }
         }
         let nprocs = sched.procs.len();
-        if m.spinning.get()
+        if m.shared.spinning.get()
             || 2 * sched.nmspinning.load(Ordering::SeqCst)
                 < nprocs - sched.npidle.load(Ordering::SeqCst)
         {
-            if !m.spinning.get() {
-                m.spinning.set(true);
+            if !m.shared.spinning.get() {
+                m.shared.spinning.set(true);
                 sched.nmspinning.fetch_add(1, Ordering::SeqCst);
             }
             if let Some(task) = steal_work(m, p) {
@@ -178,7 +177,7 @@ fn find_runnable(m: &Machine) -> Option<(TaskRef, bool)> {
             sched.idle_p_put(&mut locked, p.id);
             m.set_p(None);
         }
-        let was_spinning = m.spinning.replace(false);
+        let was_spinning = m.shared.spinning.replace(false);
         if was_spinning {
             sched.nmspinning.fetch_sub(1, Ordering::SeqCst);
         }
@@ -198,7 +197,7 @@ fn find_runnable(m: &Machine) -> Option<(TaskRef, bool)> {
                 m.set_p(Some(p));
                 // Spinning, so that the steal limit cannot send us straight
                 // back here (Go's `needspinning` path does the same).
-                m.spinning.set(true);
+                m.shared.spinning.set(true);
                 sched.nmspinning.fetch_add(1, Ordering::SeqCst);
                 continue;
             }
@@ -258,7 +257,7 @@ fn gcd(mut a: usize, mut b: usize) -> usize {
 /// Go's `resetspinning`: this M found work and stops spinning; if it was
 /// the last spinner, another M starts looking, because there may be more.
 fn reset_spinning(m: &Machine) {
-    m.spinning.set(false);
+    m.shared.spinning.set(false);
     let before = m.sched.nmspinning.fetch_sub(1, Ordering::SeqCst);
     if before == 1 {
         wake_p(&m.sched);
@@ -275,7 +274,7 @@ fn execute(m: &Machine, mut task: TaskRef, inherit_time: bool) {
     if inherit_time {
         local.runnext_chain += 1;
     } else {
-        local.schedtick = local.schedtick.wrapping_add(1);
+        p.begin_time_slice();
         local.runnext_chain = 0;
     }
     if !give_stack_on_first_run(m, p, &task) {
@@ -324,7 +323,7 @@ fn execute(m: &Machine, mut task: TaskRef, inherit_time: bool) {
                 task.set_state(TaskState::Dead);
                 // Go kills a thread whose locked goroutine exits; we release
                 // the wiring and reuse the M (see lock.rs).
-                m.locked.set(false);
+                m.shared.locked.set(false);
                 bump(&p.counters.exited, 1);
                 // SAFETY: the task is dead; nothing runs on its stack.
                 if let Some(stack) = unsafe { (*task.stack.get()).take() } {
@@ -599,7 +598,7 @@ fn stop_m(m: &Machine, watch_timers: bool) {
         match m.shared.sleep(deadline.map(|d| sched.instant_at(d))) {
             Woken::Work(Wakeup::Handoff { p, spinning }) => {
                 m.set_p(Some(p));
-                m.spinning.set(spinning);
+                m.shared.spinning.set(spinning);
                 break;
             }
             Woken::Work(Wakeup::RunLocked { .. }) => unreachable!("an idle M has no locked task"),

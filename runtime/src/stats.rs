@@ -1,5 +1,6 @@
 //! Counters and `grt::stats()`: what the scheduler has done, for tests,
-//! demos and (later) `GRT_SCHEDTRACE`.
+//! demos and `GRT_SCHEDTRACE` (trace/schedtrace.rs), which print the same
+//! snapshot.
 //!
 //! Counters live in each P and only the M holding that P bumps them, so a
 //! bump is a plain load and store, not an atomic read-modify-write (a
@@ -12,6 +13,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::park::machine_for;
+use crate::sched::Sched;
 
 /// Events on one P since the runtime started.
 #[derive(Debug, Default)]
@@ -64,34 +66,41 @@ pub struct Stats {
 
 /// A snapshot of the current runtime's scheduler. Panics outside a task.
 pub fn stats() -> Stats {
-    let sched = &machine_for("grt::stats").sched;
-    let (idle_threads, global_queue) = {
-        let locked = sched.locked.lock();
-        (locked.idle_ms.len(), locked.global.len())
-    };
-    let sum = |field: fn(&Counters) -> &AtomicU64| -> u64 {
-        sched
-            .procs
-            .iter()
-            .map(|p| field(&p.counters).load(Ordering::Relaxed))
-            .sum()
-    };
-    let spawned = sum(|c| &c.spawned);
-    Stats {
-        procs: sched.procs.len(),
-        idle_procs: sched.npidle.load(Ordering::Relaxed),
-        threads: sched.threads.lock().len() + 1,
-        idle_threads,
-        spinning_threads: sched.nmspinning.load(Ordering::Relaxed),
-        global_queue,
-        local_queues: sched.procs.iter().map(|p| p.runq.len()).collect(),
-        // Counters are read one after another, not atomically together.
-        live_tasks: spawned.saturating_sub(sum(|c| &c.exited)),
-        spawned,
-        steals: sum(|c| &c.steals),
-        tasks_stolen: sum(|c| &c.tasks_stolen),
-        parks: sum(|c| &c.parks),
-        yields: sum(|c| &c.yields),
+    Stats::of(&machine_for("grt::stats").sched)
+}
+
+impl Stats {
+    /// A snapshot of `sched`, from any thread: `grt::stats()` takes it
+    /// from a task, the schedtrace monitor from its own thread.
+    pub(crate) fn of(sched: &Sched) -> Stats {
+        let (idle_threads, global_queue) = {
+            let locked = sched.locked.lock();
+            (locked.idle_ms.len(), locked.global.len())
+        };
+        let sum = |field: fn(&Counters) -> &AtomicU64| -> u64 {
+            sched
+                .procs
+                .iter()
+                .map(|p| field(&p.counters).load(Ordering::Relaxed))
+                .sum()
+        };
+        let spawned = sum(|c| &c.spawned);
+        Stats {
+            procs: sched.procs.len(),
+            idle_procs: sched.npidle.load(Ordering::Relaxed),
+            threads: sched.threads.lock().len() + 1,
+            idle_threads,
+            spinning_threads: sched.nmspinning.load(Ordering::Relaxed),
+            global_queue,
+            local_queues: sched.procs.iter().map(|p| p.runq.len()).collect(),
+            // Counters are read one after another, not atomically together.
+            live_tasks: spawned.saturating_sub(sum(|c| &c.exited)),
+            spawned,
+            steals: sum(|c| &c.steals),
+            tasks_stolen: sum(|c| &c.tasks_stolen),
+            parks: sum(|c| &c.parks),
+            yields: sum(|c| &c.yields),
+        }
     }
 }
 

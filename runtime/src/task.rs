@@ -70,6 +70,18 @@ pub enum TaskState {
     Dead = 3,
 }
 
+impl TaskState {
+    /// Lower-case, as schedtrace's detail lines print it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskState::Runnable => "runnable",
+            TaskState::Running => "running",
+            TaskState::Waiting => "waiting",
+            TaskState::Dead => "dead",
+        }
+    }
+}
+
 /// Why a task is parked: Go's `waitReason`. Each reason names one place that
 /// parks, so a listing of blocked tasks says what each is waiting for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -20,9 +20,12 @@ fn example_binary() -> PathBuf {
     path
 }
 
-#[test]
-fn a_deadlocked_program_exits_with_the_blocked_tasks_listed() {
+/// Runs the example with `envs` until it exits; its exit code and stderr.
+fn run_deadlock_example(envs: &[(&str, &str)]) -> (Option<i32>, String) {
     let mut child = Command::new(example_binary())
+        .env_remove("GRT_SCHEDTRACE")
+        .env_remove("GRT_SCHEDDETAIL")
+        .envs(envs.iter().copied())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -37,12 +40,35 @@ fn a_deadlocked_program_exits_with_the_blocked_tasks_listed() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let output = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "stderr:\n{stderr}");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output.status.code(), stderr)
+}
+
+fn assert_deadlock_reported(code: Option<i32>, stderr: &str) {
+    assert_eq!(code, Some(2), "stderr:\n{stderr}");
     assert!(
         stderr.contains("grt: all tasks are asleep - deadlock!"),
         "{stderr}"
     );
     assert!(stderr.contains("task 1 'main' [join]"), "{stderr}");
     assert!(stderr.contains("'worker' [chan receive]"), "{stderr}");
+}
+
+#[test]
+fn a_deadlocked_program_exits_with_the_blocked_tasks_listed() {
+    let (code, stderr) = run_deadlock_example(&[]);
+    assert_deadlock_reported(code, &stderr);
+}
+
+/// The schedtrace thread is the runtime's own, not an outsider that could
+/// wake a task: with it running, the deadlock is still diagnosed. (Its
+/// first line is out before the main task runs, so it is always there.)
+#[test]
+fn a_deadlocked_program_is_diagnosed_with_schedtrace_on() {
+    for detail in ["0", "1"] {
+        let (code, stderr) =
+            run_deadlock_example(&[("GRT_SCHEDTRACE", "100"), ("GRT_SCHEDDETAIL", detail)]);
+        assert_deadlock_reported(code, &stderr);
+        assert!(stderr.starts_with("SCHED "), "no trace line: {stderr}");
+    }
 }

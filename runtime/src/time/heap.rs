@@ -113,6 +113,12 @@ impl TimerHeap {
         (next != u64::MAX).then_some(next)
     }
 
+    /// Entries in the heap, stopped timers not yet swept out included
+    /// (Go's `timerslen` in schedtrace).
+    pub fn len(&self) -> usize {
+        self.heap.lock().len()
+    }
+
     /// Arms `timer` (generation `generation`) to fire at `when`.
     pub fn push(&self, timer: Arc<TimerShared>, generation: u64, when: u64) {
         let mut heap = self.heap.lock();
