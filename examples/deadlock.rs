@@ -18,11 +18,23 @@
 //! grt waits instead. See runtime/src/checkdead.rs.)
 
 fn main() {
-    grt::run(|| {
+    // `deadlock locked`: both tasks first wire themselves to their threads
+    // (grt::lock_os_thread), so the last M to sleep is one whose locked task
+    // is parked; the diagnosis must not depend on which kind of M that is.
+    let locked = std::env::args().nth(1).as_deref() == Some("locked");
+    grt::run(move || {
+        if locked {
+            grt::lock_os_thread();
+        }
         let (tx, rx) = grt::chan::bounded::<u32>(0);
         let worker = grt::Builder::new()
             .name("worker")
-            .spawn(move || rx.recv())
+            .spawn(move || {
+                if locked {
+                    grt::lock_os_thread();
+                }
+                rx.recv()
+            })
             .expect("spawn");
         let _never_sent_on = tx;
         worker.join().expect("the worker does not panic")

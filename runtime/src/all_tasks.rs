@@ -8,6 +8,7 @@
 //! so its lock is uncontended) of weak references: the registry never keeps
 //! a task alive, and dead entries are swept when a list has doubled.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
@@ -19,6 +20,10 @@ use crate::task::Task;
 pub struct TaskList {
     /// Tasks spawned on this P, possibly dead.
     tasks: Mutex<Vec<Weak<Task>>>,
+    /// The length at which the next registration sweeps out the dead: twice
+    /// what the last sweep left, so sweeping stays amortised O(1) per
+    /// spawn. Changed only under `tasks`' lock.
+    sweep_at: AtomicUsize,
 }
 
 /// Entries below which a list is never swept.
@@ -28,16 +33,17 @@ impl TaskList {
     pub fn new() -> TaskList {
         TaskList {
             tasks: Mutex::new(Vec::new()),
+            sweep_at: AtomicUsize::new(SWEEP_MIN),
         }
     }
 
     /// Records a new task.
     pub fn register(&self, task: &Arc<Task>) {
         let mut tasks = self.tasks.lock();
-        if tasks.len() >= SWEEP_MIN && tasks.len() == tasks.capacity() {
-            // About to grow: sweep out the dead first; the list grows only
-            // if none were.
+        if tasks.len() >= self.sweep_at.load(Ordering::Relaxed) {
             tasks.retain(|t| t.strong_count() > 0);
+            self.sweep_at
+                .store((2 * tasks.len()).max(SWEEP_MIN), Ordering::Relaxed);
         }
         tasks.push(Arc::downgrade(task));
     }

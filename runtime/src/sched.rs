@@ -124,7 +124,9 @@ impl Sched {
 
     /// `instant` in this runtime's timer nanoseconds.
     pub fn nanos_at(&self, instant: Instant) -> u64 {
-        instant.saturating_duration_since(self.epoch).as_nanos() as u64
+        // Saturates short of u64::MAX, which means "no timer" (584 years on).
+        let nanos = instant.saturating_duration_since(self.epoch).as_nanos();
+        nanos.min(u128::from(u64::MAX - 1)) as u64
     }
 
     /// The instant of a timer-nanoseconds value.

@@ -123,7 +123,7 @@ fn find_runnable(m: &Machine) -> Option<(TaskRef, bool)> {
             continue;
         }
         let p = m.p();
-        run_timers(sched, p);
+        run_timers(&m.sched, p);
         let tick = p.schedtick();
         if tick % GLOBAL_QUEUE_EVERY == 0 && sched.global_len.load(Ordering::Relaxed) > 0 {
             if let Some(task) = sched.global_take(&mut sched.locked.lock(), p, 1) {
@@ -161,7 +161,7 @@ fn find_runnable(m: &Machine) -> Option<(TaskRef, bool)> {
         }
 
         // Due timers anywhere may ready tasks (into this P).
-        if run_all_timers(sched) > 0 {
+        if run_all_timers(&m.sched) > 0 {
             continue;
         }
 
@@ -495,7 +495,14 @@ fn hand_off_p(m: &Machine) {
         // in those Ps' queues. Send a spinning M to look (as Go's handoffp).
         start_m_on(sched, locked, p, true);
     } else {
+        // Go's handoffp ends with wakeNetPoller(pp.timers.wakeTime()): the
+        // P's timers must still wake someone while it sits idle.
+        let next_timer = sched.procs[p].timers.next_deadline();
         sched.idle_p_put(&mut locked, p);
+        drop(locked);
+        if let Some(when) = next_timer {
+            sched.timer_armed(when);
+        }
     }
 }
 
@@ -512,6 +519,9 @@ fn stop_locked_m(m: &Machine) -> Option<(TaskRef, bool)> {
             return None;
         }
         locked.locked_ms.push(Arc::clone(&m.shared));
+        // Go's stoplockedm counts the M idle and calls checkdead too: a
+        // locked M may be the last one to go to sleep.
+        checkdead::check_dead(&m.sched, &locked);
     }
     let woken = loop {
         match m.shared.sleep(None) {
@@ -637,21 +647,33 @@ fn stop_m(m: &Machine, watch_timers: bool) {
 }
 
 /// Go's `checkTimers`: runs P `p`'s due timers.
-fn run_timers(sched: &Sched, p: &Processor) {
-    if p.timers.next_deadline().is_some() {
-        p.timers.run_due(sched.now_nanos());
+fn run_timers(sched: &Arc<Sched>, p: &Processor) {
+    if p.timers.next_deadline().is_some() && p.timers.run_due(sched.now_nanos()) > 0 {
+        announce_next_timer(sched);
+    }
+}
+
+/// After timers fired (periodic ones re-armed themselves without telling
+/// anyone), make sure some M will wake for the next deadline.
+fn announce_next_timer(sched: &Arc<Sched>) {
+    if let Some(next) = sched.next_timer() {
+        sched.timer_armed(next);
     }
 }
 
 /// Runs the due timers of every P (an idle P's timers have nobody else to
 /// run them; Go's `stealWork` checks other Ps' timers the same way).
 /// Returns how many fired.
-fn run_all_timers(sched: &Sched) -> usize {
+fn run_all_timers(sched: &Arc<Sched>) -> usize {
     if sched.next_timer().is_none() {
         return 0;
     }
     let now = sched.now_nanos();
-    sched.procs.iter().map(|p| p.timers.run_due(now)).sum()
+    let fired = sched.procs.iter().map(|p| p.timers.run_due(now)).sum();
+    if fired > 0 {
+        announce_next_timer(sched);
+    }
+    fired
 }
 
 /// The main task has returned: every M exits at its next scheduling point,

@@ -20,9 +20,11 @@ fn example_binary() -> PathBuf {
     path
 }
 
-/// Runs the example with `envs` until it exits; its exit code and stderr.
-fn run_deadlock_example(envs: &[(&str, &str)]) -> (Option<i32>, String) {
+/// Runs the example with `args` and `envs` until it exits; its exit code
+/// and stderr.
+fn run_deadlock_example(args: &[&str], envs: &[(&str, &str)]) -> (Option<i32>, String) {
     let mut child = Command::new(example_binary())
+        .args(args)
         .env_remove("GRT_SCHEDTRACE")
         .env_remove("GRT_SCHEDDETAIL")
         .envs(envs.iter().copied())
@@ -56,7 +58,16 @@ fn assert_deadlock_reported(code: Option<i32>, stderr: &str) {
 
 #[test]
 fn a_deadlocked_program_exits_with_the_blocked_tasks_listed() {
-    let (code, stderr) = run_deadlock_example(&[]);
+    let (code, stderr) = run_deadlock_example(&[], &[]);
+    assert_deadlock_reported(code, &stderr);
+}
+
+/// An M whose locked task parks sleeps in `stop_locked_m`, not `stop_m`;
+/// when it is the last to sleep it must run the check too (Go's
+/// `stoplockedm` does, through `incidlelocked`).
+#[test]
+fn a_deadlock_among_locked_tasks_is_diagnosed() {
+    let (code, stderr) = run_deadlock_example(&["locked"], &[]);
     assert_deadlock_reported(code, &stderr);
 }
 
@@ -66,8 +77,10 @@ fn a_deadlocked_program_exits_with_the_blocked_tasks_listed() {
 #[test]
 fn a_deadlocked_program_is_diagnosed_with_schedtrace_on() {
     for detail in ["0", "1"] {
-        let (code, stderr) =
-            run_deadlock_example(&[("GRT_SCHEDTRACE", "100"), ("GRT_SCHEDDETAIL", detail)]);
+        let (code, stderr) = run_deadlock_example(
+            &[],
+            &[("GRT_SCHEDTRACE", "100"), ("GRT_SCHEDDETAIL", detail)],
+        );
         assert_deadlock_reported(code, &stderr);
         assert!(stderr.starts_with("SCHED "), "no trace line: {stderr}");
     }

@@ -48,6 +48,7 @@ pub use select::{select_run, RecvCase, SelectCase, SelectMode, SendCase};
 use sudog::{Selector, Sudog};
 
 use crate::task::WaitReason;
+use crate::time;
 
 /// A channel with room for `cap` values; `cap == 0` is a rendezvous
 /// channel, where every send waits for its receive (Go's unbuffered chan).
@@ -250,7 +251,7 @@ impl<T> Sender<T> {
 
     /// Like [`send`](Self::send), giving up after `timeout`.
     pub fn send_timeout(&self, value: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
-        self.send_until(value, Some(Instant::now() + timeout))
+        self.send_until(value, Some(time::deadline_after(timeout)))
     }
 
     fn send_until(&self, value: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
@@ -334,7 +335,7 @@ impl<T> Receiver<T> {
 
     /// Like [`recv`](Self::recv), giving up after `timeout`.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
-        self.recv_until(Some(Instant::now() + timeout))
+        self.recv_until(Some(time::deadline_after(timeout)))
     }
 
     fn recv_until(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {

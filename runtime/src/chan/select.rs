@@ -392,7 +392,7 @@ macro_rules! __select_bind {
         { $default }
     }};
     ([$(($case:ident $pat:pat => $body:expr))*] [] [(Timeout $timeout:expr) $default:expr]) => {{
-        let __deadline = ::std::time::Instant::now() + $timeout;
+        let __deadline = $crate::time::deadline_after($timeout);
         $crate::chan::select_run(
             &mut [$(&mut $case as &mut dyn $crate::chan::SelectCase),*],
             $crate::chan::SelectMode::Until(__deadline),

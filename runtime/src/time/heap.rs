@@ -25,7 +25,7 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -87,8 +87,7 @@ impl Ord for Entry {
     }
 }
 
-/// Heap size from which pushes sweep out stopped timers (each time the
-/// size reaches a power of two, so the cost stays amortised O(1)).
+/// Heap size below which pushes never sweep out stopped timers.
 const SWEEP_MIN: usize = 64;
 
 /// One P's timers.
@@ -97,6 +96,11 @@ pub struct TimerHeap {
     heap: Mutex<BinaryHeap<Reverse<Entry>>>,
     /// Deadline of the top entry, `u64::MAX` if none (see the invariant).
     next: AtomicU64,
+    /// The size at which the next push sweeps: twice the live size left by
+    /// the last sweep, so a sweep's O(n) is paid for by n pushes (a fixed
+    /// trigger such as "size is a power of two" can fire on every push when
+    /// the live count sits just below it). Changed only under `heap`'s lock.
+    sweep_at: AtomicUsize,
 }
 
 impl TimerHeap {
@@ -104,6 +108,7 @@ impl TimerHeap {
         TimerHeap {
             heap: Mutex::new(BinaryHeap::new()),
             next: AtomicU64::new(u64::MAX),
+            sweep_at: AtomicUsize::new(SWEEP_MIN),
         }
     }
 
@@ -122,8 +127,10 @@ impl TimerHeap {
     /// Arms `timer` (generation `generation`) to fire at `when`.
     pub fn push(&self, timer: Arc<TimerShared>, generation: u64, when: u64) {
         let mut heap = self.heap.lock();
-        if heap.len() >= SWEEP_MIN && heap.len().is_power_of_two() {
+        if heap.len() >= self.sweep_at.load(Ordering::Relaxed) {
             heap.retain(|Reverse(e)| e.timer.generation() == e.generation);
+            self.sweep_at
+                .store((2 * heap.len()).max(SWEEP_MIN), Ordering::Relaxed);
         }
         heap.push(Reverse(Entry {
             when,

@@ -53,9 +53,18 @@ fn start(fire: Box<Fire>, when: Instant) -> Arc<TimerShared> {
     timer
 }
 
+/// `Instant::now() + duration`, saturating a century from now instead of
+/// panicking on overflow (`Duration::MAX` means "for ever" to every
+/// timeout in grt).
+pub fn deadline_after(duration: Duration) -> Instant {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    let now = Instant::now();
+    now.checked_add(duration.min(CENTURY)).unwrap_or(now)
+}
+
 /// Blocks the current task (or thread) for `duration`.
 pub fn sleep(duration: Duration) {
-    sleep_until(Instant::now() + duration);
+    sleep_until(deadline_after(duration));
 }
 
 /// Blocks the current task (or thread) until `deadline`.
@@ -92,7 +101,7 @@ pub fn after(duration: Duration) -> Receiver<Instant> {
         let _ = tx.try_send(sched.instant_at(now));
         None
     });
-    start(fire, Instant::now() + duration);
+    start(fire, deadline_after(duration));
     rx
 }
 
@@ -178,7 +187,7 @@ impl Timer {
             machine_for("grt::time::Timer"),
             &self.shared,
             generation,
-            Instant::now() + duration,
+            deadline_after(duration),
         );
         was_pending
     }
