@@ -114,16 +114,17 @@ pub fn tick(period: Duration) -> Receiver<Instant> {
     );
     let (tx, rx) = chan::timer_channel();
     let sched = Arc::clone(&machine_for("grt::time::tick").sched);
-    let period = period.as_nanos().max(1) as u64;
+    // In the runtime's nanoseconds; a period past u64 range is "never".
+    let period = period.as_nanos().clamp(1, u128::from(u64::MAX)) as u64;
     let fire = Box::new(move |_: u64, when: u64, now: u64| {
         if let Err(chan::TrySendError::Closed(_)) = tx.try_send(sched.instant_at(now)) {
             return None; // nobody can read the ticks any more
         }
         // The next tick on the original grid, skipping any we fell behind.
         let missed = now.saturating_sub(when) / period;
-        Some(when + (missed + 1) * period)
+        Some(when.saturating_add((missed + 1).saturating_mul(period)))
     });
-    start(fire, Instant::now() + Duration::from_nanos(period));
+    start(fire, deadline_after(Duration::from_nanos(period)));
     rx
 }
 
