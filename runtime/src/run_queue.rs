@@ -80,14 +80,24 @@ impl RunQueue {
                 return Overflow::None;
             }
         }
+        match self.push_if_room(ptr) {
+            Ok(()) => Overflow::None,
+            Err(_) => self.put_full(ptr),
+        }
+    }
+
+    /// Owner only: appends `ptr` at the tail if the ring has room; if it is
+    /// full, returns the `(head, tail)` that showed it.
+    #[inline]
+    fn push_if_room(&self, ptr: *mut Task) -> Result<(), (u32, u32)> {
         let head = self.head.load(Ordering::Acquire);
         let tail = self.tail.load(Ordering::Relaxed);
-        if tail.wrapping_sub(head) < LEN {
-            self.slot(tail).store(ptr, Ordering::Relaxed);
-            self.tail.store(tail.wrapping_add(1), Ordering::Release);
-            return Overflow::None;
+        if tail.wrapping_sub(head) >= LEN {
+            return Err((head, tail));
         }
-        self.put_full(ptr)
+        self.slot(tail).store(ptr, Ordering::Relaxed);
+        self.tail.store(tail.wrapping_add(1), Ordering::Release);
+        Ok(())
     }
 
     /// `put` found the ring full: spill half of it, or retry if a thief
@@ -96,13 +106,9 @@ impl RunQueue {
     #[inline(never)]
     fn put_full(&self, ptr: *mut Task) -> Overflow {
         loop {
-            let head = self.head.load(Ordering::Acquire);
-            let tail = self.tail.load(Ordering::Relaxed);
-            if tail.wrapping_sub(head) < LEN {
-                self.slot(tail).store(ptr, Ordering::Relaxed);
-                self.tail.store(tail.wrapping_add(1), Ordering::Release);
+            let Err((head, tail)) = self.push_if_room(ptr) else {
                 return Overflow::None;
-            }
+            };
             if let Some(mut batch) = self.grab_half_for_overflow(head, tail) {
                 // SAFETY: ptr came from Arc::into_raw and we still own it.
                 batch.push(unsafe { Arc::from_raw(ptr) });

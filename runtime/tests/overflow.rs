@@ -29,27 +29,29 @@ fn overflow_in_a_task() {
     });
 }
 
+/// Runs this binary's test `name` in a child process with `env` set, and
+/// returns its stderr, after checking that the child died.
+fn stderr_of_dying_child(name: &str, env: &str) -> String {
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env(env, "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        !output.status.success(),
+        "the child should have died; stderr:\n{stderr}"
+    );
+    stderr
+}
+
 #[test]
 fn stack_overflow_names_the_task_and_aborts() {
     if std::env::var_os(CHILD_ENV).is_some() {
         overflow_in_a_task();
         unreachable!("the recursion cannot end");
     }
-    let output = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "stack_overflow_names_the_task_and_aborts",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, "1")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        !output.status.success(),
-        "the child should have died; stderr:\n{stderr}"
-    );
+    let stderr = stderr_of_dying_child("stack_overflow_names_the_task_and_aborts", CHILD_ENV);
     assert!(
         stderr.contains("overflowed its 64 KiB stack") && stderr.contains("'deep-recursion'"),
         "no overflow report in stderr:\n{stderr}"
@@ -62,9 +64,6 @@ fn stack_overflow_names_the_task_and_aborts() {
 
 #[test]
 fn overflow_on_a_plain_thread_still_gets_rusts_message() {
-    if std::env::var_os(CHILD_ENV).is_some() {
-        return;
-    }
     const THREAD_CHILD_ENV: &str = "GRT_TEST_THREAD_OVERFLOW_CHILD";
     if std::env::var_os(THREAD_CHILD_ENV).is_some() {
         // Install grt's handler first (any runtime does), then overflow a
@@ -79,19 +78,9 @@ fn overflow_on_a_plain_thread_still_gets_rusts_message() {
             .unwrap();
         unreachable!();
     }
-    let output = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "overflow_on_a_plain_thread_still_gets_rusts_message",
-            "--nocapture",
-        ])
-        .env(THREAD_CHILD_ENV, "1")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        !output.status.success(),
-        "the child should have died; stderr:\n{stderr}"
+    let stderr = stderr_of_dying_child(
+        "overflow_on_a_plain_thread_still_gets_rusts_message",
+        THREAD_CHILD_ENV,
     );
     assert!(
         stderr.contains("has overflowed its stack"),

@@ -137,15 +137,14 @@ fn readied_task_runs_before_queued_ones() {
     assert_eq!(order, ["sleeper", "queued-1", "queued-2"]);
 }
 
-#[test]
-fn yielding_tasks_share_one_p_round_robin() {
-    const TASKS: usize = 8;
-    const ROUNDS: usize = 2_000;
-    let counts = RuntimeBuilder::new().max_procs(1).run(|| {
+/// Runs `tasks` tasks that count their turns and yield, on `procs` Ps,
+/// until every one has had `rounds` turns; their counts at that moment.
+fn yielders(procs: usize, tasks: usize, rounds: usize) -> Vec<usize> {
+    RuntimeBuilder::new().max_procs(procs).run(move || {
         let counts: Arc<Vec<AtomicUsize>> =
-            Arc::new((0..TASKS).map(|_| AtomicUsize::new(0)).collect());
+            Arc::new((0..tasks).map(|_| AtomicUsize::new(0)).collect());
         let stop = Arc::new(AtomicBool::new(false));
-        let handles: Vec<_> = (0..TASKS)
+        let handles: Vec<_> = (0..tasks)
             .map(|i| {
                 let (counts, stop) = (Arc::clone(&counts), Arc::clone(&stop));
                 grt::go(move || {
@@ -157,7 +156,7 @@ fn yielding_tasks_share_one_p_round_robin() {
             })
             .collect();
         yield_until("every task to make progress", || {
-            counts.iter().all(|c| c.load(Ordering::Relaxed) >= ROUNDS)
+            counts.iter().all(|c| c.load(Ordering::Relaxed) >= rounds)
         });
         stop.store(true, Ordering::Relaxed);
         let snapshot: Vec<usize> = counts.iter().map(|c| c.load(Ordering::Relaxed)).collect();
@@ -165,7 +164,12 @@ fn yielding_tasks_share_one_p_round_robin() {
             h.join().unwrap();
         }
         snapshot
-    });
+    })
+}
+
+#[test]
+fn yielding_tasks_share_one_p_round_robin() {
+    let counts = yielders(1, 8, 2_000);
     let (min, max) = (counts.iter().min().unwrap(), counts.iter().max().unwrap());
     assert!(
         max - min <= 2,
@@ -175,33 +179,7 @@ fn yielding_tasks_share_one_p_round_robin() {
 
 #[test]
 fn yielding_tasks_all_progress_on_two_ps() {
-    let counts = RuntimeBuilder::new().max_procs(2).run(|| {
-        let counts: Arc<Vec<AtomicUsize>> =
-            Arc::new((0..16).map(|_| AtomicUsize::new(0)).collect());
-        let stop = Arc::new(AtomicBool::new(false));
-        let handles: Vec<_> = (0..16)
-            .map(|i| {
-                let (counts, stop) = (Arc::clone(&counts), Arc::clone(&stop));
-                grt::go(move || {
-                    while !stop.load(Ordering::Relaxed) {
-                        counts[i].fetch_add(1, Ordering::Relaxed);
-                        grt::yield_now();
-                    }
-                })
-            })
-            .collect();
-        yield_until("every task to make progress", || {
-            counts.iter().all(|c| c.load(Ordering::Relaxed) >= 1_000)
-        });
-        stop.store(true, Ordering::Relaxed);
-        for h in handles {
-            h.join().unwrap();
-        }
-        counts
-            .iter()
-            .map(|c| c.load(Ordering::Relaxed))
-            .collect::<Vec<_>>()
-    });
+    let counts = yielders(2, 16, 1_000);
     assert!(counts.iter().all(|&c| c >= 1_000), "{counts:?}");
 }
 

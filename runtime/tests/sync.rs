@@ -304,6 +304,21 @@ struct StarvationTrial {
     hog_rounds: u64,
 }
 
+impl StarvationTrial {
+    /// Fails unless no victim saw the hog take the mutex more than
+    /// `max_barges` times during one wait, and the hog stopped before its cap.
+    fn assert_no_victim_starved(&self, max_barges: u64) {
+        assert!(
+            self.max_barges <= max_barges && self.hog_rounds < HOG_CAP,
+            "a waiter was starved: the hog took the mutex {} times while one victim waited \
+             (longest wait {:?}); the hog ran {} rounds of {HOG_CAP}",
+            self.max_barges,
+            self.longest_wait,
+            self.hog_rounds
+        );
+    }
+}
+
 /// The hog holds the mutex this long per round: longer than the 1 ms after
 /// which a waiter counts as starving, so a victim that waits through one
 /// round is starving however fast or slow the machine is.
@@ -402,15 +417,7 @@ fn starvation_trial(procs: usize, hog_yields_holding: bool) -> StarvationTrial {
 /// measured, loaded or not (we allow 3), and [`HOG_CAP`] - 1 without.
 #[test]
 fn a_starving_waiter_is_handed_the_mutex_despite_a_barging_hog() {
-    let trial = starvation_trial(1, true);
-    assert!(
-        trial.max_barges <= 3 && trial.hog_rounds < HOG_CAP,
-        "a waiter was starved: the hog took the mutex {} times while one victim waited \
-         (longest wait {:?}); the hog ran {} rounds of {HOG_CAP}",
-        trial.max_barges,
-        trial.longest_wait,
-        trial.hog_rounds
-    );
+    starvation_trial(1, true).assert_no_victim_starved(3);
 }
 
 /// The same with two Ps and a hog that never yields: the victims run on
@@ -425,15 +432,7 @@ fn a_starving_waiter_is_handed_the_mutex_despite_a_barging_hog() {
 /// behaviour down.
 #[test]
 fn a_starving_waiter_is_handed_the_mutex_across_two_ps() {
-    let trial = starvation_trial(2, false);
-    assert!(
-        trial.max_barges <= 100 && trial.hog_rounds < HOG_CAP,
-        "a waiter was starved: the hog took the mutex {} times while one victim waited \
-         (longest wait {:?}); the hog ran {} rounds of {HOG_CAP}",
-        trial.max_barges,
-        trial.longest_wait,
-        trial.hog_rounds
-    );
+    starvation_trial(2, false).assert_no_victim_starved(100);
 }
 
 /// Go's direct handoff (`semrelease1` with `handoff`, which calls
