@@ -64,13 +64,17 @@
 
 mod all_tasks;
 mod arch;
+mod blocking;
 pub mod chan;
 mod checkdead;
 mod join;
 mod lock;
 mod machine;
+pub mod net;
+mod netpoll;
 mod overflow;
 mod park;
+mod preempt;
 mod processor;
 mod run_queue;
 mod runtime;
@@ -80,13 +84,16 @@ mod spawn;
 mod stack;
 mod stats;
 pub mod sync;
+mod sysmon;
 mod task;
 pub mod time;
 mod trace;
 
+pub use blocking::blocking;
 pub use join::JoinHandle;
 pub use lock::{lock_os_thread, unlock_os_thread};
 pub use park::{current, park, yield_now, TaskHandle};
+pub use preempt::checkpoint;
 pub use runtime::{run, RuntimeBuilder};
 pub use spawn::{go, Builder};
 pub use stats::{stats, Stats};

@@ -21,12 +21,11 @@
 //! in atomics in `MachineShared`, written by the M only when they change,
 //! never on the path that switches tasks.
 
-use std::cell::{Cell, UnsafeCell};
+use std::cell::{Cell, RefCell, UnsafeCell};
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
-use std::time::Instant;
 
 use parking_lot::{Condvar, Mutex};
 
@@ -46,6 +45,10 @@ pub enum Pending {
     Yield,
     /// Park until unparked (the park token protocol in park.rs).
     Park(WaitReason),
+    /// Back from `grt::blocking` to find that sysmon gave the P away and
+    /// no idle one is left: queue the task and let the M sleep (Go's
+    /// `exitsyscall0`).
+    ExitBlocking,
     /// The task's closure has returned: free its stack.
     Exit,
 }
@@ -84,18 +87,6 @@ pub struct MachineShared {
 struct Note {
     handoff: Option<Wakeup>,
     shutdown: bool,
-    /// A timer earlier than this M's sleep deadline was armed.
-    poked: bool,
-}
-
-/// Why [`MachineShared::sleep`] returned.
-pub enum Woken {
-    /// Handed work.
-    Work(Wakeup),
-    /// The runtime is ending.
-    Shutdown,
-    /// The deadline passed, or a timer was armed that needs an earlier one.
-    Timer,
 }
 
 /// `MachineShared::p` of an M without a P.
@@ -149,12 +140,6 @@ impl MachineShared {
         self.wake.notify_one();
     }
 
-    /// Tells the timer sleeper to wake and re-plan its deadline.
-    pub fn poke(&self) {
-        self.note.lock().poked = true;
-        self.wake.notify_one();
-    }
-
     /// Tells this M the runtime is ending; harmless if said twice.
     pub fn wake_for_shutdown(&self) {
         self.note.lock().shutdown = true;
@@ -171,32 +156,18 @@ impl MachineShared {
         self.note.lock().handoff.take()
     }
 
-    /// Go's `notesleep(&mp.park)` (`notetsleep` with a deadline): blocks
-    /// the thread until it is handed work, told to shut down, poked, or
-    /// the deadline passes. Work wins if several came.
-    pub fn sleep(&self, deadline: Option<Instant>) -> Woken {
+    /// Go's `notesleep(&mp.park)`: blocks the thread until it is handed
+    /// work (`Some`) or told to shut down (`None`). Work wins if both came.
+    pub fn sleep(&self) -> Option<Wakeup> {
         let mut note = self.note.lock();
         loop {
             if let Some(work) = note.handoff.take() {
-                return Woken::Work(work);
+                return Some(work);
             }
             if note.shutdown {
-                return Woken::Shutdown;
+                return None;
             }
-            if std::mem::take(&mut note.poked) {
-                return Woken::Timer;
-            }
-            match deadline {
-                Some(deadline) => {
-                    if self.wake.wait_until(&mut note, deadline).timed_out() {
-                        if let Some(work) = note.handoff.take() {
-                            return Woken::Work(work);
-                        }
-                        return Woken::Timer;
-                    }
-                }
-                None => self.wake.wait(&mut note),
-            }
+            self.wake.wait(&mut note);
         }
     }
 }
@@ -217,6 +188,11 @@ pub struct Machine {
     pub pending: Cell<Pending>,
     /// State of this M's xorshift generator for steal order.
     rand: Cell<u64>,
+    /// The running task is inside `grt::blocking`: this M has let go of
+    /// its P, and [`current`] pretends it is a plain thread.
+    pub blocking: Cell<bool>,
+    /// Tokens of tasks a net poll found ready, reused between polls.
+    pub poll_ready: RefCell<Vec<usize>>,
 }
 
 thread_local! {
@@ -224,12 +200,21 @@ thread_local! {
     static CURRENT: Cell<*const Machine> = const { Cell::new(std::ptr::null()) };
 }
 
-/// This thread's M, if it is one.
+/// This thread's M, if it is one and is running the scheduler or a task
+/// (not a task's `grt::blocking` call, whose code runs as if on a plain
+/// thread: it holds no P, so it must not park or spawn).
 ///
 /// The reference is valid until the calling task next switches out; do not
 /// keep it across [`crate::park`]/`yield_now` (see the module comment).
 #[inline(never)]
 pub fn current<'a>() -> Option<&'a Machine> {
+    this_thread().filter(|m| !m.blocking.get())
+}
+
+/// This thread's M, if it is one, even inside `grt::blocking`: for the
+/// panic hook and the stack overflow handler, which only name the task.
+#[inline(never)]
+pub fn this_thread<'a>() -> Option<&'a Machine> {
     let ptr = CURRENT.with(Cell::get);
     // SAFETY: CURRENT points at the Machine on this thread's stack, set by
     // `Machine::run_loop` for exactly as long as that Machine is alive; every
@@ -249,6 +234,8 @@ impl Machine {
             // Seeded from the M id: steal orders differ between Ms, which is
             // all the randomness is for.
             rand: Cell::new(0x9E37_79B9_7F4A_7C15 ^ ((shared.id as u64 + 1) << 17)),
+            blocking: Cell::new(false),
+            poll_ready: RefCell::new(Vec::new()),
             shared,
         }
     }

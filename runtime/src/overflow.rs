@@ -129,7 +129,7 @@ extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, context: *m
     // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers;
     // si_addr is the faulting address for SIGSEGV/SIGBUS.
     let addr = unsafe { (*info).si_addr() } as usize;
-    if let Some(m) = machine::current() {
+    if let Some(m) = machine::this_thread() {
         if let Some(task) = m.current_task() {
             // SAFETY: the running task's stack is not modified while it
             // runs, and this fault happened while it ran on this thread.

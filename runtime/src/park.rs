@@ -44,7 +44,7 @@ pub(crate) fn machine_for(what: &str) -> &'static Machine {
 
 /// Switches from the running task to its M's g0 with a request, and
 /// returns when some M resumes the task (Go's `mcall`).
-fn switch_to_g0(m: &Machine, pending: Pending) {
+pub(crate) fn switch_to_g0(m: &Machine, pending: Pending) {
     m.pending.set(pending);
     let task = m.current_task().expect("switch_to_g0 outside a task");
     let from = task.context.get();
@@ -119,7 +119,7 @@ pub(crate) fn park_current(reason: WaitReason) {
 /// NOTIFIED: its next `park` consumes it, returns at once and makes its
 /// caller re-check, which is what lets a second unparker racing this one
 /// be seen.
-fn unpark_task(task: &TaskRef) {
+pub(crate) fn unpark_task(task: &TaskRef) {
     if task.token.swap(TOKEN_NOTIFIED, Ordering::AcqRel) == TOKEN_PARKED {
         schedule::ready(TaskRef::clone(task));
     }

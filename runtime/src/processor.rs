@@ -9,11 +9,13 @@
 //!
 //! Invariant: the fields in `ProcessorLocal` are touched only by the M that
 //! currently holds this P, and a P changes hands only under `sched.lock`
-//! (idle list) or through an M's hand-off slot, both of which order memory.
+//! (idle list), through an M's hand-off slot, or by the one compare-and-swap
+//! that ends a system call (`status`: the returning M and sysmon race for a
+//! P in `SYSCALL`, and exactly one wins), all of which order memory.
 
 use std::cell::UnsafeCell;
 use std::io;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
 
 use crate::all_tasks::TaskList;
 use crate::run_queue::RunQueue;
@@ -28,9 +30,26 @@ use crate::time::heap::TimerHeap;
 /// tasks balance through the pool a batch at a time, not a lock per stack.
 pub const STACK_CACHE_MAX: usize = 32;
 
+/// `Processor::status` values (Go's `_Pidle`, `_Prunning`, `_Psyscall`).
+pub const IDLE: u8 = 0;
+/// Held by an M, which runs tasks with it.
+pub const RUNNING: u8 = 1;
+/// Its M is in `grt::blocking` (blocking.rs); sysmon may take it away.
+pub const SYSCALL: u8 = 2;
+
 pub struct Processor {
     /// Index in `Sched::procs`.
     pub id: usize,
+    /// `IDLE`, `RUNNING` or `SYSCALL`.
+    pub status: AtomicU8,
+    /// Set by sysmon when the running task has had this P for a whole
+    /// time slice (Go's `gp.preempt`); the task yields at its next runtime
+    /// entry (preempt.rs). Cleared when a new slice begins.
+    pub preempt: AtomicBool,
+    /// Calls into `grt::blocking` made with this P (Go's `syscalltick`):
+    /// sysmon compares it between two looks to tell one long call from
+    /// many short ones. Written by the holder only.
+    syscalltick: AtomicU32,
     /// Local run queue and `runnext`.
     pub runq: RunQueue,
     /// Incremented on each new time slice; every 61st looks at the global
@@ -63,6 +82,9 @@ impl Processor {
     pub fn new(id: usize) -> Processor {
         Processor {
             id,
+            status: AtomicU8::new(RUNNING),
+            preempt: AtomicBool::new(false),
+            syscalltick: AtomicU32::new(0),
             runq: RunQueue::new(),
             schedtick: AtomicU32::new(0),
             local: UnsafeCell::new(ProcessorLocal {
@@ -85,6 +107,29 @@ impl Processor {
     pub fn begin_time_slice(&self) {
         self.schedtick
             .store(self.schedtick().wrapping_add(1), Ordering::Relaxed);
+        self.preempt.store(false, Ordering::Relaxed);
+    }
+
+    /// Blocking calls begun with this P, wrapping (Go's `syscalltick`).
+    pub fn syscalltick(&self) -> u32 {
+        self.syscalltick.load(Ordering::Relaxed)
+    }
+
+    /// The holder is entering a blocking call: from here on the P is up
+    /// for grabs (its M has already let go of it).
+    pub fn begin_syscall(&self) {
+        self.syscalltick
+            .store(self.syscalltick().wrapping_add(1), Ordering::Relaxed);
+        self.status.store(SYSCALL, Ordering::SeqCst);
+    }
+
+    /// Claims a P in `SYSCALL`: the M returning from the call (Go's
+    /// `exitsyscallfast`) and sysmon retaking it (`retake`) both try, and
+    /// exactly one succeeds.
+    pub fn claim_from_syscall(&self) -> bool {
+        self.status
+            .compare_exchange(SYSCALL, RUNNING, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
     }
 
     /// The holder's private state.

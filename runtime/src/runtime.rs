@@ -27,6 +27,7 @@
 
 use std::env;
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Once};
 use std::time::Duration;
 
@@ -37,15 +38,18 @@ use crate::sched::Sched;
 use crate::schedule;
 use crate::stack::{page_size, DEFAULT_STACK_SIZE};
 use crate::stats::bump;
+use crate::sysmon;
 use crate::task::Task;
 use crate::trace::schedtrace::{self, Monitor, Sink};
 
 /// Runtime configuration. Unset values come from the environment
-/// (`GRT_MAXPROCS`, `GRT_STACK_SIZE`, `GRT_SCHEDTRACE`, `GRT_SCHEDDETAIL`),
-/// then from defaults (one P per CPU, 256 KiB stacks, no trace).
+/// (`GRT_MAXPROCS`, `GRT_STACK_SIZE`, `GRT_MAXTHREADS`, `GRT_SCHEDTRACE`,
+/// `GRT_SCHEDDETAIL`), then from defaults (one P per CPU, 256 KiB stacks,
+/// 10,000 threads, no trace).
 #[derive(Debug, Default)]
 pub struct RuntimeBuilder {
     max_procs: Option<usize>,
+    max_threads: Option<usize>,
     stack_size: Option<usize>,
     sched_trace: Option<Duration>,
     sched_trace_sink: Option<Sink>,
@@ -61,6 +65,16 @@ impl RuntimeBuilder {
     pub fn max_procs(mut self, n: usize) -> RuntimeBuilder {
         assert!(n > 0, "grt: max_procs must be at least 1");
         self.max_procs = Some(n);
+        self
+    }
+
+    /// Most OS threads the runtime starts for Ms, the caller of `run`
+    /// included (Go's `debug.SetMaxThreads`, 10,000 by default). Ms beyond
+    /// the Ps are needed only while tasks sit in [`crate::blocking`] calls;
+    /// at the limit, the runtime says so once and runs on with fewer.
+    pub fn max_threads(mut self, n: usize) -> RuntimeBuilder {
+        assert!(n > 0, "grt: max_threads must be at least 1");
+        self.max_threads = Some(n);
         self
     }
 
@@ -120,7 +134,7 @@ impl RuntimeBuilder {
         T: Send + 'static,
     {
         assert!(
-            machine::current().is_none(),
+            machine::this_thread().is_none(),
             "grt::run called from inside a grt runtime; spawn a task with grt::go instead"
         );
         let procs = self.max_procs.unwrap_or_else(|| {
@@ -142,10 +156,14 @@ impl RuntimeBuilder {
                     .unwrap_or_else(|| env::var("GRT_SCHEDDETAIL").is_ok_and(|v| v.trim() == "1")),
                 sink: self.sched_trace_sink.unwrap_or_else(Sink::stderr),
             });
+        let max_threads = self
+            .max_threads
+            .or_else(|| env_usize("GRT_MAXTHREADS"))
+            .unwrap_or(DEFAULT_MAX_THREADS);
         overflow::install_handler();
         install_panic_hook();
 
-        let sched = Arc::new(Sched::new(procs, stack_size));
+        let sched = Arc::new(Sched::new(procs, stack_size, max_threads));
         {
             let mut locked = sched.locked.lock();
             for p in (1..procs).rev() {
@@ -179,6 +197,9 @@ impl RuntimeBuilder {
         // Before the first M, so that check_dead always counts it; its first
         // report shows the main task queued, before any task has run.
         let monitor = trace.and_then(|config| Monitor::start(&sched, config));
+        sched.system_threads.fetch_add(1, Ordering::SeqCst);
+        let sysmon = sysmon::start(&sched)
+            .unwrap_or_else(|err| panic!("grt: cannot start the sysmon thread: {err}"));
 
         Machine::run_on_this_thread(Arc::clone(&sched), sched.next_m_id(), 0, false);
 
@@ -188,6 +209,7 @@ impl RuntimeBuilder {
             // there is a scheduler bug worth surfacing.
             thread.join().expect("grt: an M thread panicked");
         }
+        sysmon.join().expect("grt: the sysmon thread panicked");
         release_leftover_tasks(&sched);
         // Stops and joins the trace thread (it is dropped on unwinding too).
         drop(monitor);
@@ -198,6 +220,9 @@ impl RuntimeBuilder {
         }
     }
 }
+
+/// Go's default thread limit (`debug.SetMaxThreads`).
+const DEFAULT_MAX_THREADS: usize = 10_000;
 
 /// Runs `f` as the main task of a new runtime configured from the
 /// environment, and returns its result. See [`RuntimeBuilder::run`].
@@ -239,7 +264,7 @@ fn install_panic_hook() {
     HOOK.call_once(|| {
         let previous = panic::take_hook();
         panic::set_hook(Box::new(move |info| {
-            if let Some(task) = machine::current().and_then(Machine::current_task) {
+            if let Some(task) = machine::this_thread().and_then(Machine::current_task) {
                 eprintln!("grt: task {} '{}' panicked:", task.id, task.display_name());
             }
             previous(info);

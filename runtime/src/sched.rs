@@ -20,10 +20,13 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use grt_netpoll::Poller;
+
 use crate::machine::MachineShared;
-use crate::processor::Processor;
+use crate::processor::{self, Processor};
 use crate::run_queue;
 use crate::stack::Stack;
+use crate::sysmon::SysmonNote;
 use crate::task::{TaskId, TaskRef};
 
 /// Stacks the runtime-wide pool keeps for Ps whose caches run dry; beyond
@@ -47,9 +50,6 @@ pub struct Locked {
     pub locked_ms: Vec<Arc<MachineShared>>,
     /// Set once the main task has returned; Ms exit instead of sleeping.
     pub shutting_down: bool,
-    /// The idle M that sleeps only until the earliest timer (Go's M blocked
-    /// in `netpoll(delay)`); its deadline is `Sched::sleeper_deadline`.
-    pub timer_sleeper: Option<Arc<MachineShared>>,
 }
 
 pub struct Sched {
@@ -84,13 +84,25 @@ pub struct Sched {
     pub system_threads: AtomicUsize,
     /// Time zero of this runtime's timers (they count nanoseconds from it).
     epoch: Instant,
-    /// When the timer sleeper wakes, `u64::MAX` if there is none; readable
-    /// without the lock so that arming a timer is cheap.
-    pub sleeper_deadline: AtomicU64,
+    /// The epoll instance that parks tasks on descriptors, and in which
+    /// an idle M sleeps until the next timer (netpoll.rs).
+    pub poller: Arc<Poller>,
+    /// When the network was last polled, in timer nanoseconds; 0 while an
+    /// M is blocked in the poll (Go's `sched.lastpoll`). Whoever swaps it
+    /// to 0 is the one M allowed to block there.
+    pub last_poll: AtomicU64,
+    /// The deadline of the blocked poll, 0 if it has none (Go's
+    /// `sched.pollUntil`): a timer armed earlier than this must wake it.
+    pub poll_until: AtomicU64,
+    /// How sysmon sleeps while every P is idle, and how it is woken.
+    pub sysmon: SysmonNote,
+    /// Most OS threads the runtime may start for Ms (Go's
+    /// `debug.SetMaxThreads`); `GRT_MAXTHREADS`.
+    pub max_threads: usize,
 }
 
 impl Sched {
-    pub fn new(nprocs: usize, default_stack_size: usize) -> Sched {
+    pub fn new(nprocs: usize, default_stack_size: usize, max_threads: usize) -> Sched {
         assert!(nprocs > 0, "a runtime needs at least one P");
         Sched {
             procs: (0..nprocs).map(Processor::new).collect(),
@@ -100,10 +112,15 @@ impl Sched {
                 idle_ms: Vec::new(),
                 locked_ms: Vec::new(),
                 shutting_down: false,
-                timer_sleeper: None,
             }),
             epoch: Instant::now(),
-            sleeper_deadline: AtomicU64::new(u64::MAX),
+            poller: Arc::new(Poller::new().unwrap_or_else(|err| {
+                panic!("grt: cannot create the net poller (epoll_create1/eventfd): {err}")
+            })),
+            last_poll: AtomicU64::new(1),
+            poll_until: AtomicU64::new(0),
+            sysmon: SysmonNote::default(),
+            max_threads,
             global_len: AtomicUsize::new(0),
             npidle: AtomicUsize::new(0),
             nmspinning: AtomicUsize::new(0),
@@ -148,29 +165,22 @@ impl Sched {
     }
 
     /// A timer was armed for `when`: make sure an M will be awake then
-    /// (Go's `wakeNetPoller`). If the timer sleeper would wake later, it is
-    /// poked to re-plan; if there is none, an idle P is started, whose M
-    /// will become the sleeper if it finds nothing else to do.
+    /// (Go's `wakeNetPoller`). If an M is blocked in the poll and would
+    /// sleep past `when`, it is woken to re-plan; if none is, an idle P is
+    /// started, whose M will block in the poll with the right deadline if
+    /// it finds nothing else to do.
     pub fn timer_armed(self: &Arc<Self>, when: u64) {
-        // Orders the heap push before the read below; the sleeper does the
-        // mirror image (stop_m in schedule.rs).
+        // Orders the heap push before the reads below; the poller does the
+        // mirror image (`block_in_netpoll` in schedule.rs).
         fence(Ordering::SeqCst);
-        let deadline = self.sleeper_deadline.load(Ordering::SeqCst);
-        if when >= deadline {
-            return;
-        }
-        if deadline != u64::MAX {
-            let sleeper = {
-                let mut locked = self.locked.lock();
-                self.sleeper_deadline.store(u64::MAX, Ordering::SeqCst);
-                locked.timer_sleeper.take()
-            };
-            if let Some(sleeper) = sleeper {
-                sleeper.poke();
-                return;
+        if self.last_poll.load(Ordering::SeqCst) == 0 {
+            let until = self.poll_until.load(Ordering::SeqCst);
+            if until == 0 || until > when {
+                self.poller.wake();
             }
+        } else {
+            crate::schedule::wake_p(self);
         }
-        crate::schedule::wake_p(self);
     }
 
     pub fn next_m_id(&self) -> usize {
@@ -205,15 +215,23 @@ impl Sched {
 
     /// Go's `pidleput`; the caller holds the lock and gives up P `p`.
     pub fn idle_p_put(&self, locked: &mut Locked, p: usize) {
+        self.procs[p]
+            .status
+            .store(processor::IDLE, Ordering::Relaxed);
         locked.idle_ps.push(p);
         self.npidle.store(locked.idle_ps.len(), Ordering::SeqCst);
     }
 
-    /// Go's `pidleget`; the caller holds the lock.
+    /// Go's `pidleget`; the caller holds the lock. Wakes sysmon if it
+    /// slept because every P was idle: from now on there is a P to watch.
     pub fn idle_p_get(&self, locked: &mut Locked) -> Option<usize> {
-        let p = locked.idle_ps.pop();
+        let p = locked.idle_ps.pop()?;
+        self.procs[p]
+            .status
+            .store(processor::RUNNING, Ordering::Relaxed);
         self.npidle.store(locked.idle_ps.len(), Ordering::SeqCst);
-        p
+        self.sysmon.wake_if_asleep();
+        Some(p)
     }
 
     /// Spare stack from the shared pool, if any.

@@ -53,12 +53,14 @@
 
 use std::sync::atomic::{fence, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::arch;
 use crate::checkdead;
 use parking_lot::MutexGuard;
 
-use crate::machine::{self, Machine, MachineShared, Pending, Wakeup, Woken};
+use crate::machine::{self, Machine, MachineShared, Pending, Wakeup};
+use crate::netpoll;
 use crate::processor::Processor;
 use crate::run_queue::Overflow;
 use crate::sched::{Locked, Sched};
@@ -117,9 +119,10 @@ fn find_runnable(m: &Machine) -> Option<(TaskRef, bool)> {
             return None;
         }
         if m.p_id().is_none() {
-            // We gave our P to a locked M (start_locked_m), or woke for
-            // timers while every P was busy.
-            stop_m(m, false);
+            // We gave our P to a locked M (start_locked_m), came back from
+            // a blocking call to find it gone, or woke from the net poll
+            // while every P was busy.
+            stop_m(m);
             continue;
         }
         let p = m.p();
@@ -145,6 +148,15 @@ fn find_runnable(m: &Machine) -> Option<(TaskRef, bool)> {
             if let Some(task) = sched.global_take(&mut sched.locked.lock(), p, usize::MAX) {
                 return Some((task, false));
             }
+        }
+        // Go polls the network before stealing: ready descriptors are
+        // work as local as it gets. Not while an M is blocked in the poll:
+        // it will see the same events.
+        if sched.poller.waiters() > 0
+            && sched.last_poll.load(Ordering::Relaxed) != 0
+            && netpoll::poll(m, Some(Duration::ZERO)) > 0
+        {
+            continue;
         }
         let nprocs = sched.procs.len();
         if m.shared.spinning.get()
@@ -202,8 +214,63 @@ fn find_runnable(m: &Machine) -> Option<(TaskRef, bool)> {
                 continue;
             }
         }
-        stop_m(m, true);
+        if block_in_netpoll(m, was_spinning) {
+            continue;
+        }
+        stop_m(m);
     }
+}
+
+/// The end of Go's `findRunnable`: with no P and nothing to run, block in
+/// the net poll until a descriptor is ready, the earliest timer is due, or
+/// `Poller::wake` (a nearer timer, shutdown). Only one M at a time, and only
+/// if something could wake it: a task waiting on a descriptor, or a timer.
+/// Returns true if the M got a P back (tasks may have been readied into it,
+/// and due timers are run by `find_runnable`); false if it should sleep.
+fn block_in_netpoll(m: &Machine, was_spinning: bool) -> bool {
+    let sched = &m.sched;
+    let next_timer = sched.next_timer();
+    if sched.poller.waiters() == 0 && next_timer.is_none() {
+        return false;
+    }
+    if sched.last_poll.swap(0, Ordering::SeqCst) == 0 {
+        // Another M is in the poll. If it sleeps past our earliest timer
+        // (it read the heaps before this one was armed), wake it.
+        if let Some(when) = next_timer {
+            let until = sched.poll_until.load(Ordering::SeqCst);
+            if until == 0 || until > when {
+                sched.poller.wake();
+            }
+        }
+        return false;
+    }
+    sched
+        .poll_until
+        .store(next_timer.unwrap_or(0), Ordering::SeqCst);
+    let timeout =
+        next_timer.map(|when| Duration::from_nanos(when.saturating_sub(sched.now_nanos())));
+    let mut ready = netpoll::wait(m, timeout);
+    // In this order: a timer armed from here on sees nobody in the poll
+    // and wakes a P instead (`Sched::timer_armed`).
+    sched.poll_until.store(0, Ordering::SeqCst);
+    sched
+        .last_poll
+        .store(sched.now_nanos().max(1), Ordering::SeqCst);
+    if sched.shutdown.load(Ordering::Acquire) {
+        return false;
+    }
+    let p = sched.idle_p_get(&mut sched.locked.lock());
+    if let Some(p) = p {
+        m.set_p(Some(p));
+        if was_spinning && ready.is_empty() {
+            m.shared.spinning.set(true);
+            sched.nmspinning.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    // With a P they go into its queue; without one, to the global queue
+    // for the busy Ps (Go's `injectglist`).
+    netpoll::ready_all(&mut ready);
+    p.is_some()
 }
 
 /// Go's `stealWork`: a few rounds over the other Ps in random order,
@@ -292,6 +359,23 @@ fn execute(m: &Machine, mut task: TaskRef, inherit_time: bool) {
         // context lives in this Machine for the whole switch.
         unsafe { arch::switch(m.g0.get(), to) };
         task = m.take_current().expect("the task we ran is current");
+        if m.pending.get() == Pending::ExitBlocking {
+            // The task has no P to come back to (blocking.rs).
+            m.pending.set(Pending::Nothing);
+            task.set_state(TaskState::Runnable);
+            let mut locked = sched.locked.lock();
+            if let Some(p) = sched.idle_p_get(&mut locked) {
+                drop(locked);
+                m.set_p(Some(p));
+                m.p().begin_time_slice();
+                continue;
+            }
+            sched.global_push(&mut locked, [task]);
+            return;
+        }
+        // Not the P we started with if the task went through a blocking
+        // call and came back on another.
+        let p = m.p();
         match m.pending.replace(Pending::Nothing) {
             Pending::Yield => {
                 bump(&p.counters.yields, 1);
@@ -331,7 +415,9 @@ fn execute(m: &Machine, mut task: TaskRef, inherit_time: bool) {
                     unsafe { p.give_stack(sched, stack) };
                 }
             }
-            Pending::Nothing => unreachable!("a task switched to g0 without saying why"),
+            Pending::Nothing | Pending::ExitBlocking => {
+                unreachable!("a task switched to g0 without saying why")
+            }
         }
         return;
     }
@@ -452,13 +538,19 @@ fn start_m_on(sched: &Arc<Sched>, mut locked: MutexGuard<'_, Locked>, p: usize, 
         }
         // A new thread is started under the lock so that shutdown, which
         // takes the lock to set its flag, sees every thread it must join.
-        match machine::start_thread(sched, p, spinning) {
-            Ok(handle) => {
-                sched.threads.lock().push(handle);
-                return;
-            }
-            Err(err) => {
-                eprintln!("grt: cannot start a thread for an idle P, running with fewer: {err}")
+        let mut threads = sched.threads.lock();
+        // M0, the caller of `run`, is not in the list.
+        if threads.len() + 1 >= sched.max_threads {
+            report_thread_limit(sched.max_threads);
+        } else {
+            match machine::start_thread(sched, p, spinning) {
+                Ok(handle) => {
+                    threads.push(handle);
+                    return;
+                }
+                Err(err) => {
+                    eprintln!("grt: cannot start a thread for an idle P, running with fewer: {err}")
+                }
             }
         }
     }
@@ -469,15 +561,28 @@ fn start_m_on(sched: &Arc<Sched>, mut locked: MutexGuard<'_, Locked>, p: usize, 
     }
 }
 
-/// Go's `handoffp`: this M is about to sleep holding a P it cannot use (its
-/// locked task is parked). If there is work, another M gets the P now; if
-/// every other P is busy and nobody spins, a spinning M gets it to look for
-/// work those Ps could not announce; otherwise the P goes idle, and the next
-/// submitter's `wake_p` will find it.
-fn hand_off_p(m: &Machine) {
-    let sched = &m.sched;
-    let p = m.p_id().expect("hand_off_p without a P");
-    m.set_p(None);
+/// Every M is busy (in blocking calls, most likely) and the limit says no
+/// more: Go dies of "thread exhaustion"; we run on with the Ms we have and
+/// say why, once.
+#[cold]
+fn report_thread_limit(max: usize) {
+    static SAID: std::sync::Once = std::sync::Once::new();
+    SAID.call_once(|| {
+        eprintln!(
+            "grt: all {max} threads allowed for Ms are busy (most likely in grt::blocking calls); \
+             the runtime runs on with fewer Ms than Ps. Raise the limit with GRT_MAXTHREADS or \
+             RuntimeBuilder::max_threads."
+        )
+    });
+}
+
+/// Go's `handoffp`: P `p` has no M (its M sleeps with a locked task
+/// parked, or sysmon took it from a long blocking call). If there is work,
+/// another M gets the P now; if every other P is busy and nobody spins, a
+/// spinning M gets it to look for work those Ps could not announce; if it is
+/// the last P and nobody polls the network, an M gets it to do that;
+/// otherwise the P goes idle, and the next submitter's `wake_p` will find it.
+pub fn hand_off_p(sched: &Arc<Sched>, p: usize) {
     // Decided under the lock: a task readied into the global queue after a
     // look without it would find no idle P to wake, and this P would go
     // idle beside it (Go's handoffp re-checks `sched.runqsize` likewise).
@@ -494,6 +599,12 @@ fn hand_off_p(m: &Machine) {
         // readied meanwhile found no idle P to wake, so some may be waiting
         // in those Ps' queues. Send a spinning M to look (as Go's handoffp).
         start_m_on(sched, locked, p, true);
+    } else if sched.npidle.load(Ordering::SeqCst) == sched.procs.len() - 1
+        && sched.last_poll.load(Ordering::SeqCst) != 0
+    {
+        // Everyone else is idle and nobody is in the net poll: descriptors
+        // and timers need an M to watch them.
+        start_m_on(sched, locked, p, false);
     } else {
         // Go's handoffp ends with wakeNetPoller(pp.timers.wakeTime()): the
         // P's timers must still wake someone while it sits idle.
@@ -509,7 +620,11 @@ fn hand_off_p(m: &Machine) {
 /// Go's `stoplockedm`: gives away the P and sleeps until the locked task
 /// is readied and some M hands it over, with a P to run it on.
 fn stop_locked_m(m: &Machine) -> Option<(TaskRef, bool)> {
-    hand_off_p(m);
+    // No P if the task came back from a blocking call to find it gone.
+    if let Some(p) = m.p_id() {
+        m.set_p(None);
+        hand_off_p(&m.sched, p);
+    }
     {
         let mut locked = m.sched.locked.lock();
         if locked.shutting_down {
@@ -523,14 +638,7 @@ fn stop_locked_m(m: &Machine) -> Option<(TaskRef, bool)> {
         // locked M may be the last one to go to sleep.
         checkdead::check_dead(&m.sched, &locked);
     }
-    let woken = loop {
-        match m.shared.sleep(None) {
-            Woken::Work(work) => break Some(work),
-            Woken::Shutdown => break None,
-            // Only the timer sleeper is poked; a locked M never is one.
-            Woken::Timer => continue,
-        }
-    };
+    let woken = m.shared.sleep();
     // start_locked_m removes us from the list, unless it came before we
     // were on it; either way we are awake now and must not be listed.
     m.sched
@@ -571,16 +679,8 @@ fn start_locked_m(m: &Machine, owner: &Arc<MachineShared>, task: TaskRef) {
 
 /// Go's `stopm`: this M (already without a P) sleeps on the idle list until
 /// `start_m` hands it a P, or the runtime shuts down.
-///
-/// With `watch_timers`, if timers are pending and no other M will wake
-/// earlier, this M becomes the *timer sleeper*: it sleeps only until the
-/// earliest deadline (Go's M blocked in `netpoll(delay)`), then leaves the
-/// idle list and, with an idle P if there is one, goes back to
-/// `find_runnable`, which runs the due timers. Arming an earlier timer
-/// pokes it (`Sched::timer_armed`).
-fn stop_m(m: &Machine, watch_timers: bool) {
+fn stop_m(m: &Machine) {
     let sched = &m.sched;
-    let mut deadline = None;
     {
         let mut locked = sched.locked.lock();
         if locked.shutting_down {
@@ -588,61 +688,14 @@ fn stop_m(m: &Machine, watch_timers: bool) {
         }
         locked.idle_ms.push(Arc::clone(&m.shared));
         checkdead::check_dead(sched, &locked);
-        if let Some(next) = sched.next_timer().filter(|_| watch_timers) {
-            if next < sched.sleeper_deadline.load(Ordering::SeqCst) {
-                locked.timer_sleeper = Some(Arc::clone(&m.shared));
-                sched.sleeper_deadline.store(next, Ordering::SeqCst);
-                deadline = Some(next);
-            }
-        }
     }
-    if let Some(planned) = deadline {
-        // The mirror of `Sched::timer_armed`: a timer armed meanwhile either
-        // saw our deadline (and pokes us) or is visible here.
-        fence(Ordering::SeqCst);
-        if sched.next_timer().is_some_and(|next| next < planned) {
-            m.shared.poke();
+    match m.shared.sleep() {
+        Some(Wakeup::Handoff { p, spinning }) => {
+            m.set_p(Some(p));
+            m.shared.spinning.set(spinning);
         }
-    }
-    loop {
-        match m.shared.sleep(deadline.map(|d| sched.instant_at(d))) {
-            Woken::Work(Wakeup::Handoff { p, spinning }) => {
-                m.set_p(Some(p));
-                m.shared.spinning.set(spinning);
-                break;
-            }
-            Woken::Work(Wakeup::RunLocked { .. }) => unreachable!("an idle M has no locked task"),
-            Woken::Shutdown => break,
-            Woken::Timer => {
-                // Time to run timers: off the idle list, onto an idle P if
-                // one is free (if none is, every P is busy and runs its own
-                // timers at its next scheduling point).
-                let mut locked = sched.locked.lock();
-                match locked
-                    .idle_ms
-                    .iter()
-                    .position(|idle| Arc::ptr_eq(idle, &m.shared))
-                {
-                    Some(i) => {
-                        locked.idle_ms.swap_remove(i);
-                        m.set_p(sched.idle_p_get(&mut locked));
-                        break;
-                    }
-                    // start_m_on took us off the list: its hand-off is on
-                    // its way; wait for it without a deadline.
-                    None => deadline = None,
-                }
-            }
-        }
-    }
-    let mut locked = sched.locked.lock();
-    if locked
-        .timer_sleeper
-        .as_ref()
-        .is_some_and(|s| Arc::ptr_eq(s, &m.shared))
-    {
-        locked.timer_sleeper = None;
-        sched.sleeper_deadline.store(u64::MAX, Ordering::SeqCst);
+        Some(Wakeup::RunLocked { .. }) => unreachable!("an idle M has no locked task"),
+        None => {}
     }
 }
 
@@ -690,4 +743,6 @@ pub fn begin_shutdown(sched: &Sched) {
     for m in idle {
         m.wake_for_shutdown();
     }
+    sched.poller.wake();
+    sched.sysmon.shut_down();
 }

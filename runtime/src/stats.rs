@@ -30,6 +30,10 @@ pub struct Counters {
     pub parks: AtomicU64,
     /// Times a task yielded.
     pub yields: AtomicU64,
+    /// Times a task yielded because sysmon flagged its slice as used up.
+    pub preempted: AtomicU64,
+    /// Times sysmon took this P from an M in a blocking call.
+    pub retaken: AtomicU64,
 }
 
 /// Adds `n` to a counter of the P the caller's M holds (see the module
@@ -62,6 +66,10 @@ pub struct Stats {
     pub tasks_stolen: u64,
     pub parks: u64,
     pub yields: u64,
+    pub preempted: u64,
+    pub retaken: u64,
+    /// Tasks parked waiting for a socket.
+    pub net_waiters: usize,
 }
 
 /// A snapshot of the current runtime's scheduler. Panics outside a task.
@@ -100,6 +108,9 @@ impl Stats {
             tasks_stolen: sum(|c| &c.tasks_stolen),
             parks: sum(|c| &c.parks),
             yields: sum(|c| &c.yields),
+            preempted: sum(|c| &c.preempted),
+            retaken: sum(|c| &c.retaken),
+            net_waiters: sched.poller.waiters(),
         }
     }
 }

@@ -56,7 +56,7 @@ impl fmt::Display for TaskId {
 }
 
 /// Where a task is in its life: Go's `_Grunnable`, `_Grunning`, `_Gwaiting`,
-/// `_Gdead`. (`_Gsyscall` arrives with blocking calls and sysmon.)
+/// `_Gdead`, `_Gsyscall`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub enum TaskState {
@@ -68,6 +68,8 @@ pub enum TaskState {
     Waiting = 2,
     /// Finished; its stack is gone.
     Dead = 3,
+    /// Inside `grt::blocking`: its M runs it without a P.
+    Syscall = 4,
 }
 
 impl TaskState {
@@ -78,6 +80,7 @@ impl TaskState {
             TaskState::Running => "running",
             TaskState::Waiting => "waiting",
             TaskState::Dead => "dead",
+            TaskState::Syscall => "syscall",
         }
     }
 }
@@ -115,6 +118,8 @@ pub enum WaitReason {
     Semaphore = 12,
     /// Waiting for another task's `Once` initialiser to finish.
     Once = 13,
+    /// Waiting for a socket to become readable or writable (Go's "IO wait").
+    IoWait = 14,
 }
 
 impl WaitReason {
@@ -133,6 +138,7 @@ impl WaitReason {
             11 => WaitReason::WaitGroup,
             12 => WaitReason::Semaphore,
             13 => WaitReason::Once,
+            14 => WaitReason::IoWait,
             _ => WaitReason::None,
         }
     }
@@ -154,6 +160,7 @@ impl WaitReason {
             WaitReason::WaitGroup => "sync.WaitGroup.Wait",
             WaitReason::Semaphore => "semacquire",
             WaitReason::Once => "sync.Once.Do",
+            WaitReason::IoWait => "IO wait",
         }
     }
 }
@@ -237,6 +244,7 @@ impl Task {
             0 => TaskState::Runnable,
             1 => TaskState::Running,
             2 => TaskState::Waiting,
+            4 => TaskState::Syscall,
             _ => TaskState::Dead,
         }
     }

@@ -1,0 +1,187 @@
+//! A non-blocking descriptor that blocks its task, not its thread: Go's
+//! `netFD` with its `pollDesc` (internal/poll/fd_unix.go).
+//!
+//! Every socket in `grt::net` is a std socket switched to non-blocking
+//! mode, wrapped in a `Pollable`. An operation is tried at once; on
+//! `WouldBlock` the task parks until the poller says the descriptor is
+//! ready in that direction, then tries again (Go's `fd.Read` loop around
+//! `pd.waitRead`). Edge-triggered readiness can be spurious, so "ready"
+//! only ever means "try again".
+//!
+//! The descriptor is registered with a runtime's poller the first time a
+//! task has to wait on it, not when it is created: a socket made on a plain
+//! thread (or in one runtime's main before any wait) gets its registration
+//! from the runtime it is first used in, and a socket that never blocks
+//! never costs an `epoll_ctl`. Registration of a descriptor that is already
+//! ready reports it at once, so nothing is lost by registering late. A
+//! socket then belongs to that runtime's poller; moving it to another
+//! runtime is not supported.
+//!
+//! One task at a time waits in each direction (`turns`): the poller has one
+//! slot per direction, as Go's `pollDesc` has `rg` and `wg`, and Go
+//! serialises readers and writers the same way (`fdMutex`). So one task can
+//! read while another writes (`&TcpStream` is `Read` and `Write`), and two
+//! readers take turns.
+//!
+//! Invariant: the registration is closed (waking any waiter with an error)
+//! before the descriptor is, so the poller never watches a number that the
+//! kernel may hand to the next `socket` or `accept`.
+
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use grt_netpoll::{Interest, Registration};
+
+use crate::machine;
+use crate::netpoll;
+use crate::preempt::checkpoint;
+use crate::sync::Mutex;
+use crate::time::deadline_after;
+
+/// A non-blocking socket of type `S` (a std socket) and its poller state.
+pub(crate) struct Pollable<S: AsRawFd> {
+    io: S,
+    /// Set the first time a task waits (module comment); the error, if
+    /// registering failed, is kept and returned to every later waiter.
+    registration: OnceLock<Result<Registration, (io::ErrorKind, String)>>,
+    /// Whose turn it is to wait for readability, and for writability.
+    turns: [Mutex<()>; 2],
+    /// Read and write timeouts in nanoseconds, 0 for none (std's
+    /// `set_read_timeout` semantics: each call gets the whole timeout).
+    timeouts: [AtomicU64; 2],
+}
+
+fn index(interest: Interest) -> usize {
+    match interest {
+        Interest::Read => 0,
+        Interest::Write => 1,
+    }
+}
+
+impl<S: AsRawFd> Pollable<S> {
+    /// Wraps `io`, which the caller has made non-blocking.
+    pub fn new(io: S) -> Pollable<S> {
+        Pollable {
+            io,
+            registration: OnceLock::new(),
+            turns: [Mutex::new(()), Mutex::new(())],
+            timeouts: [AtomicU64::new(0), AtomicU64::new(0)],
+        }
+    }
+
+    /// The std socket, for the calls that never block (addresses, options).
+    pub fn get(&self) -> &S {
+        &self.io
+    }
+
+    /// Runs `op` on the socket until it does anything but `WouldBlock`,
+    /// waiting for `interest` readiness in between, until the direction's
+    /// timeout (if set) has passed.
+    pub fn io<R>(
+        &self,
+        interest: Interest,
+        mut op: impl FnMut(&S) -> io::Result<R>,
+    ) -> io::Result<R> {
+        checkpoint();
+        let deadline = self.timeout(interest).map(deadline_after);
+        self.io_until(interest, deadline, &mut op)
+    }
+
+    /// [`io`](Self::io) with an explicit deadline (`None`: wait for ever).
+    pub fn io_until<R>(
+        &self,
+        interest: Interest,
+        deadline: Option<Instant>,
+        mut op: impl FnMut(&S) -> io::Result<R>,
+    ) -> io::Result<R> {
+        loop {
+            match op(&self.io) {
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    self.wait(interest, deadline)?;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    /// Blocks until the socket may be ready for `interest`, or `deadline`.
+    pub fn wait(&self, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
+        let fd = self.io.as_raw_fd();
+        if machine::current().and_then(|m| m.current_task()).is_none() {
+            return netpoll::block_thread_until_ready(fd, interest, deadline);
+        }
+        let _turn = self.turns[index(interest)].lock();
+        // Asked after the lock, which may have parked us and moved us to
+        // another M.
+        let m = machine::current().expect("still in a task");
+        let registration = self
+            .registration
+            .get_or_init(|| {
+                m.sched
+                    .poller
+                    .register(fd)
+                    .map_err(|err| (err.kind(), err.to_string()))
+            })
+            .as_ref()
+            .map_err(|(kind, why)| {
+                io::Error::new(
+                    *kind,
+                    format!("cannot register the socket with epoll: {why}"),
+                )
+            })?;
+        netpoll::park_until_ready(m, registration, interest, deadline)
+    }
+
+    pub fn timeout(&self, interest: Interest) -> Option<Duration> {
+        match self.timeouts[index(interest)].load(Ordering::Relaxed) {
+            0 => None,
+            nanos => Some(Duration::from_nanos(nanos)),
+        }
+    }
+
+    /// std's `set_read_timeout`/`set_write_timeout`: `None` waits for ever,
+    /// a zero duration is an error.
+    pub fn set_timeout(&self, interest: Interest, timeout: Option<Duration>) -> io::Result<()> {
+        let nanos = match timeout {
+            None => 0,
+            Some(timeout) if timeout.is_zero() => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "cannot set a 0 duration timeout",
+                ))
+            }
+            Some(timeout) => timeout.as_nanos().clamp(1, u128::from(u64::MAX)) as u64,
+        };
+        self.timeouts[index(interest)].store(nanos, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// A handle to the same socket through a new descriptor (`dup`), with
+    /// this one's timeouts and a registration of its own.
+    pub fn try_clone_with(
+        &self,
+        clone: impl FnOnce(&S) -> io::Result<S>,
+    ) -> io::Result<Pollable<S>> {
+        let copy = Pollable::new(clone(&self.io)?);
+        for (to, from) in copy.timeouts.iter().zip(&self.timeouts) {
+            to.store(from.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+        Ok(copy)
+    }
+
+    pub fn as_raw_fd(&self) -> RawFd {
+        self.io.as_raw_fd()
+    }
+}
+
+impl<S: AsRawFd> Drop for Pollable<S> {
+    fn drop(&mut self) {
+        // Before `io` closes the descriptor (fields drop after this).
+        if let Some(Ok(registration)) = self.registration.get() {
+            netpoll::ready_closed(registration.close());
+        }
+    }
+}
