@@ -167,6 +167,12 @@ macro_rules! stream_io {
                 self.inner.as_raw_fd()
             }
         }
+
+        impl std::os::fd::AsFd for $ty {
+            fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+                std::os::fd::AsFd::as_fd(self.inner.get())
+            }
+        }
     };
 }
 use stream_io;

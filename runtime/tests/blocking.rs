@@ -1,0 +1,133 @@
+//! Blocking calls and preemption: `grt::blocking` hands its P over while
+//! the thread is stuck, and sysmon makes a long computation yield at its
+//! checkpoints. Both matter most with one P, where nothing else could run.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use grt::RuntimeBuilder;
+
+/// How long a test may wait for a condition before declaring it broken.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+#[test]
+fn a_blocking_call_does_not_stop_the_other_tasks_of_its_p() {
+    let (progress, retaken) = RuntimeBuilder::new().max_procs(1).run(|| {
+        let counter = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let busy = {
+            let (counter, stop) = (Arc::clone(&counter), Arc::clone(&stop));
+            grt::go(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    grt::yield_now();
+                }
+            })
+        };
+        // Let the busy task get going on our only P.
+        while counter.load(Ordering::Relaxed) == 0 {
+            grt::yield_now();
+        }
+        // From here to `after` this task does not yield: only a hand-off
+        // of the P lets the busy task count.
+        let before = counter.load(Ordering::Relaxed);
+        grt::blocking(|| std::thread::sleep(Duration::from_millis(200)));
+        let after = counter.load(Ordering::Relaxed);
+        stop.store(true, Ordering::Relaxed);
+        busy.join().unwrap();
+        (after - before, grt::stats().retaken)
+    });
+    assert!(
+        progress > 0,
+        "the other task made no progress during the call"
+    );
+    assert!(retaken >= 1, "sysmon never took the P back");
+}
+
+#[test]
+fn blocking_returns_the_value_and_runs_on_plain_threads() {
+    assert_eq!(grt::blocking(|| 6 * 7), 42);
+    let answer = RuntimeBuilder::new().max_procs(2).run(|| {
+        let handles: Vec<_> = (0..50u64)
+            .map(|i| grt::go(move || grt::blocking(move || i * 2)))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
+    });
+    assert_eq!(answer, (0..50).map(|i| i * 2).sum::<u64>());
+}
+
+#[test]
+fn many_tasks_blocking_at_once_all_finish() {
+    // More simultaneous blocking calls than Ps: sysmon hands the P around
+    // and the runtime starts Ms for the stuck ones.
+    let (sum, threads) = RuntimeBuilder::new().max_procs(1).run(|| {
+        let handles: Vec<_> = (0..8u64)
+            .map(|i| {
+                grt::go(move || {
+                    grt::blocking(|| std::thread::sleep(Duration::from_millis(50)));
+                    i
+                })
+            })
+            .collect();
+        let sum: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+        (sum, grt::stats().threads)
+    });
+    assert_eq!(sum, (0..8).sum::<u64>());
+    assert!(threads > 1, "no M was started for the blocked ones");
+}
+
+#[test]
+fn a_panic_inside_blocking_reaches_the_joiner_and_the_runtime_goes_on() {
+    let (first, second) = RuntimeBuilder::new().max_procs(1).run(|| {
+        let first = grt::go(|| {
+            grt::blocking(|| {
+                std::thread::sleep(Duration::from_millis(30));
+                panic!("inside a blocking call")
+            })
+        })
+        .join();
+        let second = grt::go(|| grt::blocking(|| 5)).join();
+        (first.is_err(), second.unwrap())
+    });
+    assert!(first, "the panic did not reach the joiner");
+    assert_eq!(second, 5);
+}
+
+#[test]
+fn a_hog_calling_checkpoint_does_not_starve_a_ticker() {
+    let (ticks, hog_stopped_by_ticker, preempted) = RuntimeBuilder::new().max_procs(1).run(|| {
+        let stop = Arc::new(AtomicBool::new(false));
+        let hog = {
+            let stop = Arc::clone(&stop);
+            grt::go(move || {
+                let give_up = Instant::now() + PATIENCE;
+                while !stop.load(Ordering::Relaxed) {
+                    if Instant::now() > give_up {
+                        return false;
+                    }
+                    grt::checkpoint();
+                }
+                true
+            })
+        };
+        let ticker = grt::go(move || {
+            let mut ticks = 0;
+            for _ in 0..5 {
+                grt::time::sleep(Duration::from_millis(5));
+                ticks += 1;
+            }
+            stop.store(true, Ordering::Relaxed);
+            ticks
+        });
+        let ticks = ticker.join().unwrap();
+        let stopped = hog.join().unwrap();
+        (ticks, stopped, grt::stats().preempted)
+    });
+    assert_eq!(ticks, 5);
+    assert!(
+        hog_stopped_by_ticker,
+        "the hog ran out its patience: the ticker starved"
+    );
+    assert!(preempted >= 1, "sysmon never asked the hog to yield");
+}

@@ -1,0 +1,312 @@
+//! Sockets on the net poller: many connections, deadlines, clean-up. Each
+//! test builds its own runtime; servers and clients are tasks of it.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use grt::net::{TcpListener, TcpStream, UdpSocket, UnixStream};
+use grt::RuntimeBuilder;
+
+/// How long a test may wait for a condition before declaring it broken.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// Lets this process open as many descriptors as its hard limit allows
+/// (CI machines often start with a soft limit of 1,024).
+fn raise_fd_limit() {
+    // SAFETY: getrlimit/setrlimit with a valid rlimit struct.
+    unsafe {
+        let mut limit: libc::rlimit = std::mem::zeroed();
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
+        limit.rlim_cur = limit.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+    }
+}
+
+/// The bytes client `client` sends as its message `round`: lengths and
+/// contents differ, so a byte delivered to the wrong connection or out of
+/// order is noticed.
+fn message(client: usize, round: usize) -> Vec<u8> {
+    let len = 1 + (client * 7 + round * 13) % 3000;
+    (0..len)
+        .map(|i| (client as u32 ^ (round as u32) << 3 ^ i as u32) as u8)
+        .collect()
+}
+
+/// Copies everything it reads back to the sender until end-of-file.
+fn echo(mut conn: TcpStream) -> io::Result<u64> {
+    let mut buf = [0u8; 4096];
+    let mut total = 0;
+    loop {
+        let n = conn.read(&mut buf)?;
+        if n == 0 {
+            return Ok(total);
+        }
+        conn.write_all(&buf[..n])?;
+        total += n as u64;
+    }
+}
+
+/// Starts an echo server task on a free port; it serves `connections`
+/// connections, each in its own task, and returns the bytes it echoed.
+fn echo_server(connections: usize) -> (SocketAddr, grt::JoinHandle<u64>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = grt::go(move || {
+        let handlers: Vec<_> = (0..connections)
+            .map(|_| {
+                let (conn, _) = listener.accept().unwrap();
+                grt::go(move || echo(conn).unwrap())
+            })
+            .collect();
+        handlers.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    (addr, server)
+}
+
+#[test]
+fn a_thousand_clients_each_get_every_byte_back() {
+    raise_fd_limit();
+    const CLIENTS: usize = 1000;
+    const ROUNDS: usize = 5;
+    let (echoed, sent) = RuntimeBuilder::new().run(|| {
+        let (addr, server) = echo_server(CLIENTS);
+        let clients: Vec<_> = (0..CLIENTS)
+            .map(|client| {
+                grt::go(move || {
+                    let mut conn = TcpStream::connect(addr).unwrap();
+                    conn.set_nodelay(true).unwrap();
+                    let mut sent = 0;
+                    for round in 0..ROUNDS {
+                        let msg = message(client, round);
+                        conn.write_all(&msg).unwrap();
+                        let mut back = vec![0u8; msg.len()];
+                        conn.read_exact(&mut back).unwrap();
+                        assert!(back == msg, "client {client} round {round}: wrong bytes");
+                        sent += msg.len() as u64;
+                    }
+                    sent
+                })
+            })
+            .collect();
+        let sent: u64 = clients.into_iter().map(|c| c.join().unwrap()).sum();
+        (server.join().unwrap(), sent)
+    });
+    let expected: u64 = (0..CLIENTS)
+        .flat_map(|c| (0..ROUNDS).map(move |r| message(c, r).len() as u64))
+        .sum();
+    assert_eq!(sent, expected);
+    assert_eq!(echoed, expected);
+}
+
+#[test]
+fn a_reader_and_a_writer_share_one_connection() {
+    let total = RuntimeBuilder::new().max_procs(2).run(|| {
+        let (addr, server) = echo_server(1);
+        let conn = Arc::new(TcpStream::connect(addr).unwrap());
+        let writer = {
+            let conn = Arc::clone(&conn);
+            grt::go(move || {
+                for round in 0..200 {
+                    (&*conn).write_all(&message(1, round)).unwrap();
+                }
+                conn.shutdown(Shutdown::Write).unwrap();
+            })
+        };
+        let mut back = Vec::new();
+        (&*conn).read_to_end(&mut back).unwrap();
+        writer.join().unwrap();
+        let expected: Vec<u8> = (0..200).flat_map(|r| message(1, r)).collect();
+        assert!(back == expected, "the echoed stream differs");
+        server.join().unwrap()
+    });
+    assert!(total > 0);
+}
+
+#[test]
+fn a_read_from_a_silent_peer_times_out() {
+    let (err, waited) = RuntimeBuilder::new().run(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        // Accepts, then holds the connection open without a word.
+        let silent = grt::go(move || listener.accept().unwrap());
+        let mut conn = TcpStream::connect(addr).unwrap();
+        conn.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let start = Instant::now();
+        let err = conn.read(&mut [0u8; 16]).unwrap_err();
+        let waited = start.elapsed();
+        drop(silent.join().unwrap());
+        (err, waited)
+    });
+    assert_eq!(err.kind(), io::ErrorKind::TimedOut, "{err}");
+    assert!(
+        waited >= Duration::from_millis(100),
+        "gave up early: {waited:?}"
+    );
+    assert!(waited < PATIENCE, "the timeout did not fire: {waited:?}");
+}
+
+#[test]
+fn a_timed_out_read_leaves_the_connection_usable() {
+    RuntimeBuilder::new().run(|| {
+        let (addr, server) = echo_server(1);
+        let mut conn = TcpStream::connect(addr).unwrap();
+        conn.set_read_timeout(Some(Duration::from_millis(20)))
+            .unwrap();
+        let err = conn.read(&mut [0u8; 16]).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        conn.set_read_timeout(None).unwrap();
+        conn.write_all(b"still here").unwrap();
+        let mut back = [0u8; 10];
+        conn.read_exact(&mut back).unwrap();
+        assert_eq!(&back, b"still here");
+        conn.shutdown(Shutdown::Write).unwrap();
+        assert_eq!(server.join().unwrap(), 10);
+    });
+}
+
+#[test]
+fn connecting_to_a_closed_port_is_refused_at_once() {
+    let (plain, timed) = RuntimeBuilder::new().run(|| {
+        // A port that was free a moment ago, and has no listener now.
+        let addr = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let plain = TcpStream::connect(addr).unwrap_err();
+        let start = Instant::now();
+        let timed = TcpStream::connect_timeout(&addr, Duration::from_secs(30)).unwrap_err();
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "waited out the timeout"
+        );
+        (plain, timed)
+    });
+    assert_eq!(plain.kind(), io::ErrorKind::ConnectionRefused, "{plain}");
+    assert_eq!(timed.kind(), io::ErrorKind::ConnectionRefused, "{timed}");
+}
+
+#[test]
+fn a_connect_nobody_answers_times_out() {
+    let (err, waited) = RuntimeBuilder::new().run(|| {
+        // A listener that never accepts, with the smallest backlog: once
+        // its queue is full the kernel drops further SYNs, so a connect
+        // hangs as it would to a host that does not answer.
+        let socket =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        socket
+            .bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
+            .unwrap();
+        socket.listen(0).unwrap();
+        let addr = socket.local_addr().unwrap().as_socket().unwrap();
+        let mut queued = Vec::new();
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            assert!(Instant::now() < deadline, "the backlog never filled");
+            let start = Instant::now();
+            match TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+                Ok(conn) => queued.push(conn),
+                Err(err) => break (err, start.elapsed()),
+            }
+        }
+    });
+    assert_eq!(err.kind(), io::ErrorKind::TimedOut, "{err}");
+    assert!(
+        waited >= Duration::from_millis(200),
+        "gave up early: {waited:?}"
+    );
+}
+
+#[test]
+fn udp_datagrams_park_the_receiver() {
+    let got = RuntimeBuilder::new().run(|| {
+        let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = server.local_addr().unwrap();
+        let receiver = grt::go(move || {
+            let mut got = Vec::new();
+            let mut buf = [0u8; 64];
+            for _ in 0..3 {
+                let (n, _) = server.recv_from(&mut buf).unwrap();
+                got.push(buf[..n].to_vec());
+            }
+            got
+        });
+        // The receiver parks first; each datagram wakes it.
+        let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+        for word in [&b"one"[..], b"two", b"three"] {
+            client.send_to(word, addr).unwrap();
+        }
+        receiver.join().unwrap()
+    });
+    assert_eq!(
+        got,
+        vec![b"one".to_vec(), b"two".to_vec(), b"three".to_vec()]
+    );
+}
+
+#[test]
+fn unix_streams_carry_bytes_both_ways() {
+    let back = RuntimeBuilder::new().max_procs(1).run(|| {
+        let (a, b) = UnixStream::pair().unwrap();
+        let peer = grt::go(move || {
+            let mut b = b;
+            let mut buf = vec![0u8; 100_000];
+            b.read_exact(&mut buf).unwrap();
+            buf.reverse();
+            b.write_all(&buf).unwrap();
+        });
+        let mut a = a;
+        // Bigger than a socket buffer: the writer parks until the peer reads.
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        a.write_all(&data).unwrap();
+        let mut back = vec![0u8; data.len()];
+        a.read_exact(&mut back).unwrap();
+        peer.join().unwrap();
+        back.reverse();
+        back == data
+    });
+    assert!(back);
+}
+
+#[test]
+fn shutdown_wakes_a_task_blocked_reading() {
+    let read = RuntimeBuilder::new().run(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let conn = Arc::new(TcpStream::connect(addr).unwrap());
+        let _peer = listener.accept().unwrap();
+        let reader = {
+            let conn = Arc::clone(&conn);
+            grt::go(move || (&*conn).read(&mut [0u8; 8]))
+        };
+        // Wait until the reader is parked on the socket, then cut it off.
+        let deadline = Instant::now() + PATIENCE;
+        while grt::stats().net_waiters == 0 {
+            assert!(Instant::now() < deadline, "the reader never parked");
+            grt::yield_now();
+        }
+        conn.shutdown(Shutdown::Both).unwrap();
+        reader.join().unwrap()
+    });
+    assert_eq!(read.unwrap(), 0, "end-of-file after shutdown");
+}
+
+#[test]
+fn sockets_work_from_plain_threads_too() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 5];
+        conn.read_exact(&mut buf).unwrap();
+        conn.write_all(&buf).unwrap();
+    });
+    let mut conn = TcpStream::connect(addr).unwrap();
+    conn.write_all(b"plain").unwrap();
+    let mut back = [0u8; 5];
+    conn.read_exact(&mut back).unwrap();
+    server.join().unwrap();
+    assert_eq!(&back, b"plain");
+}
