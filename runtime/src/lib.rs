@@ -45,19 +45,32 @@
 //! plain threads too (blocking the thread): [`chan`] (Go's channels, with
 //! [`select!`]), [`time`] (sleep, after, tick, Timer, run by the
 //! scheduler from per-P heaps), [`sync`] (Mutex with Go's starvation mode,
-//! RwLock, Condvar, WaitGroup, Once, Semaphore), and [`JoinHandle::join`].
-//! When every task is blocked for good, the runtime says so and exits
-//! instead of hanging (`checkdead.rs`, Go's `checkdead`).
+//! RwLock, Condvar, WaitGroup, Once, Semaphore), [`net`] (TCP, UDP and
+//! Unix sockets with std's API, parked on the epoll net poller:
+//! `netpoll.rs` and the `grt-netpoll` crate, Go's `netpoll`), and
+//! [`JoinHandle::join`]. When every task is blocked for good, the runtime
+//! says so and exits instead of hanging (`checkdead.rs`, Go's `checkdead`).
+//!
+//! ## The watchdog
+//! Each runtime has one thread that runs no tasks: sysmon (`sysmon.rs`,
+//! Go's `sysmon`). It takes the P away from an M stuck in a
+//! [`blocking`] call (Go's `retake` after `entersyscall`), asks a task that
+//! has held its P for 10 ms to yield at its next runtime entry or
+//! [`checkpoint`] (`preempt.rs`), and polls the network when every M is
+//! too busy to.
 //!
 //! ## What tasks should know
 //! - A task may continue on another OS thread after any park, yield or join.
 //!   Thread-locals it reads can change under it; code that needs one
 //!   thread (C libraries with thread state, `setns`) calls
 //!   [`lock_os_thread`] first.
-//! - Scheduling is cooperative: a task that computes without parking or
-//!   yielding keeps its P. Blocking system calls (`std::thread::sleep`,
-//!   blocking file or socket I/O) block the M and its P; grt's own
-//!   blocking calls, sockets and timers come with later chapters.
+//! - Scheduling is cooperative: a task that computes without parking,
+//!   yielding or calling into the runtime keeps its P. Long loops should
+//!   call [`checkpoint`], which yields once sysmon says the slice is up
+//!   (why grt cannot preempt by signal as Go does: `preempt.rs`).
+//! - A call that blocks the OS thread (`std::fs`, `std::thread::sleep`, a
+//!   C library) belongs in [`blocking`], which lets another M run the P's
+//!   other tasks meanwhile. Sockets should be [`net`]'s, which park.
 //! - Stacks do not grow past their reservation (256 KiB by default,
 //!   `GRT_STACK_SIZE` or [`Builder::stack_size`] to change it); running off
 //!   the end aborts the process with a report naming the task.

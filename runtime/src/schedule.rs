@@ -45,11 +45,13 @@
 //! constant: prime, so it does not resonate with task patterns), so tasks
 //! spilled there cannot starve behind a busy local queue. A task readied into
 //! `runnext` inherits the current time slice (`schedtick` is not advanced).
-//! In Go, sysmon preempts a `runnext` chain that outlives its 10 ms slice;
-//! without preemption a ping-ponging pair would keep its P forever, so we
-//! bound the chain by count instead ([`RUNNEXT_CHAIN_MAX`]): after that many
-//! inherited slices in a row the `runnext` task goes to the back of the
-//! queue and the oldest queued task runs.
+//! In Go, sysmon preempts a `runnext` chain that outlives its 10 ms slice.
+//! Ours flags it too (sysmon.rs), but the flag is only seen at runtime
+//! entries (preempt.rs), and a pair that wakes each other with
+//! `park`/`unpark` passes none; so we also bound the chain by count
+//! ([`RUNNEXT_CHAIN_MAX`]): after that many inherited slices in a row the
+//! `runnext` task goes to the back of the queue and the oldest queued task
+//! runs.
 
 use std::sync::atomic::{fence, Ordering};
 use std::sync::Arc;

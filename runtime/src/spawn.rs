@@ -65,6 +65,7 @@ impl Builder {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        crate::preempt::checkpoint();
         let m = machine_for("grt::go / grt::Builder::spawn");
         let sched = &m.sched;
         let p = m.p();

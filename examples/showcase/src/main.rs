@@ -2,9 +2,10 @@
 //!
 //! Until the gateway and chat showcases land, this runs the runtime through
 //! its paces — a spawn storm, thousands of tasks parked at once, a tree of
-//! nested joins, and uneven work that idle Ps must steal — and after each
-//! phase prints a line in the format of Go's `GODEBUG=schedtrace`, plus the
-//! counters that show what the scheduler did.
+//! nested joins, uneven work that idle Ps must steal, a thousand TCP
+//! connections on the net poller, a blocking call that sysmon hands off —
+//! and after each phase prints a line in the format of Go's
+//! `GODEBUG=schedtrace`, plus the counters that show what the scheduler did.
 //!
 //! Try `GRT_MAXPROCS=1 cargo run --release` and watch the steals vanish.
 
@@ -20,14 +21,16 @@ fn main() {
         let mut phase = |name: &str, t: Instant| {
             let s = grt::stats();
             phases.push(format!(
-                "SCHED {:>5}ms: {s}\n  {name} in {:.1?}  (spawned={} steals={} stolen={} parks={} yields={})",
+                "SCHED {:>5}ms: {s}\n  {name} in {:.1?}  (spawned={} steals={} stolen={} parks={} yields={} preempted={} retaken={})",
                 start.elapsed().as_millis(),
                 t.elapsed(),
                 s.spawned,
                 s.steals,
                 s.tasks_stolen,
                 s.parks,
-                s.yields
+                s.yields,
+                s.preempted,
+                s.retaken
             ));
         };
 
@@ -58,6 +61,22 @@ fn main() {
         let t = Instant::now();
         yield_storm(200, 1_000);
         phase("200 tasks x 1,000 yields", t);
+
+        let t = Instant::now();
+        echo_connections(1_000, 20);
+        phase(
+            "1,000 TCP connections x 20 echoes, parked on the net poller",
+            t,
+        );
+
+        let t = Instant::now();
+        let progress = blocking_hand_off(Duration::from_millis(100));
+        phase(
+            &format!(
+                "a 100 ms grt::blocking call; meanwhile a task on its P counted to {progress}"
+            ),
+            t,
+        );
         phases
     });
     println!(
@@ -67,6 +86,75 @@ fn main() {
     for line in report {
         println!("{line}");
     }
+}
+
+/// An echo server task per connection and a client task per connection,
+/// every byte checked: each read with nothing to read parks its task in
+/// the poller until epoll reports the socket.
+fn echo_connections(connections: usize, rounds: usize) {
+    use grt::net::{TcpListener, TcpStream};
+    use std::io::{Read, Write};
+
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    let addr = listener.local_addr().unwrap();
+    let server = grt::go(move || {
+        for _ in 0..connections {
+            let (mut conn, _) = listener.accept().unwrap();
+            grt::go(move || {
+                let mut buf = [0u8; 64];
+                loop {
+                    match conn.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => conn.write_all(&buf[..n]).unwrap(),
+                    }
+                }
+            });
+        }
+    });
+    let clients: Vec<_> = (0..connections)
+        .map(|id| {
+            grt::go(move || {
+                let mut conn = TcpStream::connect(addr).unwrap();
+                conn.set_nodelay(true).unwrap();
+                let mut back = [0u8; 64];
+                for round in 0..rounds {
+                    let msg = [(id + round) as u8; 64];
+                    conn.write_all(&msg).unwrap();
+                    conn.read_exact(&mut back).unwrap();
+                    assert_eq!(back, msg);
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        client.join().unwrap();
+    }
+    server.join().unwrap();
+}
+
+/// A task sleeps its thread inside `grt::blocking` while another task on
+/// the same P counts: sysmon retakes the P and hands it to another M, so
+/// the count goes on. Returns how far it got during the call.
+fn blocking_hand_off(call: Duration) -> u64 {
+    use std::sync::atomic::AtomicU64;
+
+    let count = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let counter = {
+        let (count, stop) = (Arc::clone(&count), Arc::clone(&stop));
+        grt::go(move || {
+            while !stop.load(Ordering::Relaxed) {
+                count.fetch_add(1, Ordering::Relaxed);
+                grt::yield_now();
+            }
+        })
+    };
+    let before = count.load(Ordering::Relaxed);
+    grt::blocking(|| std::thread::sleep(call));
+    let during = count.load(Ordering::Relaxed) - before;
+    stop.store(true, Ordering::Relaxed);
+    counter.join().unwrap();
+    during
 }
 
 fn procs() -> String {

@@ -47,6 +47,7 @@ pub use error::{
 pub use select::{select_run, RecvCase, SelectCase, SelectMode, SendCase};
 use sudog::{Selector, Sudog};
 
+use crate::preempt::checkpoint;
 use crate::task::WaitReason;
 use crate::time;
 
@@ -255,6 +256,7 @@ impl<T> Sender<T> {
     }
 
     fn send_until(&self, value: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
+        checkpoint();
         let mut state = self.chan.lock();
         let value = match state.try_send(value) {
             Ok(woken) => {
@@ -339,6 +341,7 @@ impl<T> Receiver<T> {
     }
 
     fn recv_until(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
+        checkpoint();
         let mut state = self.chan.lock();
         match state.try_recv() {
             Ok((value, woken)) => {

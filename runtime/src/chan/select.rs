@@ -235,6 +235,7 @@ pub enum SelectMode {
 /// forever, like Go's `select {}`.
 #[doc(hidden)]
 pub fn select_run(cases: &mut [&mut dyn SelectCase], mode: SelectMode) {
+    crate::preempt::checkpoint();
     loop {
         // Pass 1: anything ready, in random order?
         let order = poll_order(cases.len());

@@ -137,6 +137,7 @@ impl<T: ?Sized> Mutex<T> {
     /// [`Mutex::lock`], showing `reason` while parked: `Once` and `RwLock`
     /// are built on a `Mutex<()>` and say what their waiters wait for.
     pub(super) fn lock_with_reason(&self, reason: WaitReason) -> MutexGuard<'_, T> {
+        crate::preempt::checkpoint();
         if self
             .state
             .compare_exchange(0, LOCKED, Ordering::Acquire, Ordering::Relaxed)

@@ -112,6 +112,7 @@ impl<T: ?Sized> RwLock<T> {
     /// Locks for reading, parking while a writer holds or waits for the
     /// lock (Go's `RLock`).
     pub fn read(&self) -> RwLockReadGuard<'_, T> {
+        crate::preempt::checkpoint();
         if self.reader_count.fetch_add(1, Ordering::Acquire) + 1 < 0 {
             // A writer is present; its unlock releases one permit per
             // reader that arrived meanwhile, us included.

@@ -46,6 +46,7 @@ impl Semaphore {
     /// thread) until one is free; waiters are served first come, first
     /// served.
     pub fn acquire(&self) -> SemaphorePermit<'_> {
+        crate::preempt::checkpoint();
         self.sema
             .acquire(QueuePosition::Back, WaitReason::Semaphore);
         SemaphorePermit { semaphore: self }
