@@ -131,3 +131,24 @@ fn a_hog_calling_checkpoint_does_not_starve_a_ticker() {
     );
     assert!(preempted >= 1, "sysmon never asked the hog to yield");
 }
+
+#[test]
+fn the_thread_limit_bounds_the_ms_and_the_work_still_finishes() {
+    let (sum, threads) = RuntimeBuilder::new()
+        .max_procs(1)
+        .max_threads(2)
+        .run(|| {
+            let handles: Vec<_> = (0..6u64)
+                .map(|i| {
+                    grt::go(move || {
+                        grt::blocking(|| std::thread::sleep(Duration::from_millis(20)));
+                        i
+                    })
+                })
+                .collect();
+            let sum: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+            (sum, grt::stats().threads)
+        });
+    assert_eq!(sum, (0..6).sum::<u64>());
+    assert!(threads <= 2, "{threads} threads under a limit of 2");
+}
