@@ -18,9 +18,16 @@
 //!   `netpollWakeSig`). Only a blocking poll drains: a non-blocking poll that
 //!   happened to see the eventfd must not swallow a wake meant for the thread
 //!   that is about to block (Go makes the same choice).
-//! - `waiters` counts tokens sitting in slots. It is raised before a token is
-//!   stored and lowered after one is taken, so it never dips below the true
-//!   number; it may briefly exceed it, which only costs a poll.
+//! - `waiters` counts tokens sitting in slots, and tokens taken out by
+//!   `poll` or `close` that the caller has not yet reported [`handled`]
+//!   (Go's `netpollAdjustWaiters` after `injectglist`). It is raised before a
+//!   token is stored and lowered only once its waiter has been dealt with,
+//!   so it never dips below the number of waiters that I/O could still
+//!   wake; it may briefly exceed it, which only costs a poll. (Lowering it
+//!   in `poll` would let a scheduler see "nobody waits on I/O" while the
+//!   waiter it just took is not yet queued anywhere, and declare deadlock.)
+//!
+//! [`handled`]: Poller::handled
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -117,7 +124,8 @@ impl Poller {
     /// until one arrives or [`wake`](Self::wake); `Some(ZERO)`: not at all),
     /// and appends to `ready` the tokens that the ready slots held. Slots
     /// without a token are left READY for the next `arm`. Returns how many
-    /// tokens it appended.
+    /// tokens it appended; they count in [`waiters`](Self::waiters) until
+    /// the caller reports them [`handled`](Self::handled).
     ///
     /// A sub-millisecond timeout waits 1 ms and longer ones round up to whole
     /// milliseconds (epoll's unit), so a poll that times out never returns
@@ -167,9 +175,18 @@ impl Poller {
                 ready.extend(desc.make_ready(Interest::Write));
             }
         }
-        let woken = ready.len() - before;
-        self.waiters.fetch_sub(woken, SeqCst);
-        Ok(woken)
+        Ok(ready.len() - before)
+    }
+
+    /// The caller has dealt with `tokens` tokens that `poll` or
+    /// [`Registration::close`] handed it (readied their waiters): they stop
+    /// counting in [`waiters`](Self::waiters). Call it on the poller of the
+    /// registration each token was armed on; that is the poller that
+    /// returned it, except in the rare race where an event for a closed
+    /// registration reaches the next user of its record, which may belong
+    /// to another poller.
+    pub fn handled(&self, tokens: usize) {
+        self.waiters.fetch_sub(tokens, SeqCst);
     }
 
     /// Go's `netpollBreak`: makes a poll blocked in `epoll_wait` return, or
@@ -201,9 +218,10 @@ impl Poller {
         }
     }
 
-    /// Go's `netpollWaiters`: tokens parked in slots now. The scheduler uses
-    /// it to skip polling when nobody waits; it may briefly over-count (see
-    /// the module invariants), never under-count.
+    /// Go's `netpollWaiters`: tokens parked in slots now, plus those handed
+    /// out and not yet [`handled`](Self::handled). The scheduler uses it to
+    /// skip polling when nobody waits; it may briefly over-count (see the
+    /// module invariants), never under-count.
     pub fn waiters(&self) -> usize {
         self.waiters.load(SeqCst)
     }

@@ -312,7 +312,8 @@ impl Registration {
     /// Go's `pollUnblock` and `pollClose`: marks the registration closing
     /// (arms return [`Armed::Closed`] from now on), takes the tokens out of
     /// both slots and returns them `[read, write]` so that the caller can
-    /// wake their owners with an error, removes the descriptor from the
+    /// wake their owners with an error (and then report them
+    /// [`handled`](Poller::handled)), removes the descriptor from the
     /// epoll set and bumps the desc's seq so that events already harvested
     /// are ignored. Only the first call does anything; later ones return
     /// `[None, None]`. The descriptor itself stays open: its owner closes it
@@ -325,8 +326,6 @@ impl Registration {
             return [None, None];
         }
         let tokens = [desc.read.clear(), desc.write.clear()];
-        let taken = tokens.iter().flatten().count();
-        self.poller.waiters.fetch_sub(taken, SeqCst);
         if let Err(err) = self.poller.ctl(libc::EPOLL_CTL_DEL, self.fd, 0, 0) {
             // ENOENT/EBADF: the owner closed (and maybe reused) the fd first,
             // against the contract; the kernel dropped or keeps the entry,
@@ -387,6 +386,9 @@ mod tests {
         assert_eq!(poller.waiters(), 1);
         write_byte(&theirs);
         assert_eq!(poll_tokens(&poller, Duration::from_secs(5)), vec![T1]);
+        // Counted until the caller says it has readied the waiter.
+        assert_eq!(poller.waiters(), 1);
+        poller.handled(1);
         assert_eq!(poller.waiters(), 0);
         assert_eq!(state(&reg, Interest::Read), READY);
 
@@ -434,6 +436,7 @@ mod tests {
         assert_eq!(armed, Armed::Waiting);
         drain(&theirs);
         assert_eq!(poll_tokens(&poller, Duration::from_secs(5)), vec![T1]);
+        poller.handled(1);
         assert_eq!(poller.waiters(), 0);
     }
 
@@ -482,6 +485,8 @@ mod tests {
 
         assert_eq!(reg.close(), [Some(T1), Some(T2)]);
         assert!(reg.is_closing());
+        assert_eq!(poller.waiters(), 2);
+        poller.handled(2);
         assert_eq!(poller.waiters(), 0);
         assert_eq!(reg.arm(Interest::Read, T1), Armed::Closed);
         assert_eq!(reg.arm(Interest::Write, T2), Armed::Closed);
@@ -514,6 +519,7 @@ mod tests {
                 Armed::Closed => assert_eq!(tokens[0], None),
                 other => panic!("arm on a fresh registration returned {other:?}"),
             }
+            poller.handled(tokens.iter().flatten().count());
         }
         assert_eq!(poller.waiters(), 0);
     }
@@ -647,6 +653,8 @@ mod tests {
         let unique: HashSet<usize> = handed_back.iter().copied().collect();
         assert_eq!(unique.len(), handed_back.len(), "a token came back twice");
         assert_eq!(unique, parked.into_iter().collect::<HashSet<_>>());
+        assert_eq!(poller.waiters(), handed_back.len());
+        poller.handled(handed_back.len());
         assert_eq!(poller.waiters(), 0);
     }
 }

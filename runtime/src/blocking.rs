@@ -63,6 +63,7 @@ fn enter_blocking(m: &Machine) -> usize {
         .set_state(TaskState::Syscall);
     m.set_p(None);
     m.blocking.set(true);
+    m.shared.in_blocking.store(true, Ordering::SeqCst);
     m.sched.procs[p].begin_syscall();
     p
 }
@@ -72,8 +73,17 @@ fn enter_blocking(m: &Machine) -> usize {
 /// its M sleeps (on g0, in schedule.rs `execute`).
 fn exit_blocking(m: &Machine, p: usize) {
     m.blocking.set(false);
+    m.shared.in_blocking.store(false, Ordering::SeqCst);
     let task = m.current_task().expect("the task is still current");
     let sched = &m.sched;
+    // Read after clearing `in_blocking` (both SeqCst): if `run` saw us in
+    // the call and did not wait for this thread, we see the runtime ended,
+    // and touch no P and run no more task code (schedule.rs `execute`).
+    if sched.shutdown.load(Ordering::SeqCst) {
+        lock::pin_if_unwinding(task);
+        park::switch_to_g0(m, Pending::ExitBlocking);
+        return;
+    }
     if sched.procs[p].claim_from_syscall() {
         m.set_p(Some(p));
         task.set_state(TaskState::Running);

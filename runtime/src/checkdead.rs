@@ -8,8 +8,10 @@
 //! threads of its own (or another runtime's) holding a `TaskHandle` or a
 //! channel end, ready to wake a task at any time. So we declare deadlock only
 //! when the process has no thread besides this runtime's Ms and its own
-//! helpers (`Sched::system_threads`: the schedtrace monitor, which only
-//! reads): then nobody is left who could. A program with other threads
+//! helpers (`Sched::system_threads`: sysmon, the thread waiting in `run`,
+//! the schedtrace monitor; none of them readies tasks on its own, except
+//! sysmon's net poll, which keeps the woken tasks counted as net waiters
+//! until they are queued): then nobody is left who could. A program with other threads
 //! never gets a false alarm; it only loses the diagnosis (Go makes the same
 //! trade with cgo, where foreign threads may call in).
 //!
@@ -27,7 +29,7 @@ use crate::task::TaskState;
 /// its P back and itself on the idle list. Never returns if the runtime is
 /// deadlocked.
 pub fn check_dead(sched: &Sched, locked: &Locked) {
-    let ms = sched.threads.lock().len() + 1;
+    let ms = sched.threads.lock().len();
     let all_asleep = locked.idle_ms.len() + locked.locked_ms.len() == ms
         && sched.npidle.load(Ordering::SeqCst) == sched.procs.len()
         && locked.global.is_empty()

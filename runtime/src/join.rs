@@ -94,8 +94,6 @@ where
 
 /// The joiner's view of a packet.
 pub(crate) trait Outcome<T>: Send + Sync {
-    /// The outcome if the task has ended (taking it out).
-    fn try_take(&self) -> Option<thread::Result<T>>;
     /// Whether the task has ended.
     fn is_complete(&self) -> bool;
     /// Blocks the caller (task or thread) until the outcome is there.
@@ -103,10 +101,6 @@ pub(crate) trait Outcome<T>: Send + Sync {
 }
 
 impl<F: Send, T: Send> Outcome<T> for Packet<F, T> {
-    fn try_take(&self) -> Option<thread::Result<T>> {
-        self.slot.lock().result.take()
-    }
-
     fn is_complete(&self) -> bool {
         self.slot.lock().result.is_some()
     }

@@ -23,6 +23,7 @@
 
 use std::cell::{Cell, RefCell, UnsafeCell};
 use std::io;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -43,6 +44,8 @@ pub enum Pending {
     Nothing,
     /// `yield_now`: back to the run queue.
     Yield,
+    /// The time slice is up (preempt.rs): to the global queue.
+    Preempted,
     /// Park until unparked (the park token protocol in park.rs).
     Park(WaitReason),
     /// Back from `grt::blocking` to find that sysmon gave the P away and
@@ -74,6 +77,11 @@ pub struct MachineShared {
     /// A task is locked to this M (Go's `m.lockedg`): while it is parked
     /// the M sleeps rather than run anything else.
     pub locked: OwnFlag,
+    /// The M is running a task's `grt::blocking` call. SeqCst, unlike the
+    /// other flags: `run` reads it at shutdown to decide not to wait for
+    /// the call, and the M's exit reads the shutdown flag after clearing it
+    /// (blocking.rs).
+    pub in_blocking: AtomicBool,
     /// What the waker left for this M (Go's `m.nextp` plus the `m.park` note).
     note: Mutex<Note>,
     /// Signalled when `note` changes.
@@ -118,12 +126,20 @@ impl OwnFlag {
 }
 
 impl MachineShared {
+    /// A new M's shared half, listed in `all_ms`.
+    fn register(sched: &Sched, id: usize, p: usize, spinning: bool) -> Arc<MachineShared> {
+        let shared = Arc::new(MachineShared::new(id, p, spinning));
+        sched.all_ms.lock().push(Arc::clone(&shared));
+        shared
+    }
+
     fn new(id: usize, p: usize, spinning: bool) -> MachineShared {
         MachineShared {
             id,
             p: AtomicUsize::new(p),
             spinning: OwnFlag(AtomicBool::new(spinning)),
             locked: OwnFlag::default(),
+            in_blocking: AtomicBool::new(false),
             note: Mutex::new(Note::default()),
             wake: Condvar::new(),
         }
@@ -240,12 +256,9 @@ impl Machine {
         }
     }
 
-    /// Runs the scheduler on the calling thread, holding P `p`, until the
-    /// runtime shuts down. `run` uses this for M0 on the caller's thread;
-    /// [`start_thread`] for every other M.
-    pub fn run_on_this_thread(sched: Arc<Sched>, id: usize, p: usize, spinning: bool) {
-        let shared = Arc::new(MachineShared::new(id, p, spinning));
-        sched.all_ms.lock().push(Arc::clone(&shared));
+    /// Runs the scheduler on the calling thread (a new one, from
+    /// [`start_thread`]), holding P `p`, until the runtime shuts down.
+    fn run(sched: Arc<Sched>, shared: Arc<MachineShared>, p: usize) {
         let m = Machine::new(sched, shared, p);
         let _altstack = overflow::AltStack::ensure();
         CURRENT.with(|c| c.set(&m));
@@ -314,15 +327,27 @@ fn no_p() -> ! {
     panic!("grt: an M without a P tried to schedule (scheduler bug)")
 }
 
+/// An M's thread, as `run` joins it at the end.
+pub struct MachineThread {
+    pub shared: Arc<MachineShared>,
+    pub handle: thread::JoinHandle<()>,
+}
+
 /// Starts an OS thread for a new M that begins holding P `p` (Go's `newm`).
-pub fn start_thread(
-    sched: &Arc<Sched>,
-    p: usize,
-    spinning: bool,
-) -> io::Result<thread::JoinHandle<()>> {
-    let sched = Arc::clone(sched);
+pub fn start_thread(sched: &Arc<Sched>, p: usize, spinning: bool) -> io::Result<MachineThread> {
     let id = sched.next_m_id();
-    thread::Builder::new()
+    let shared = MachineShared::register(sched, id, p, spinning);
+    let (sched, mine) = (Arc::clone(sched), Arc::clone(&shared));
+    let handle = thread::Builder::new()
         .name(format!("grt-m{id}"))
-        .spawn(move || Machine::run_on_this_thread(sched, id, p, spinning))
+        .spawn(move || {
+            // A panic on g0 is a scheduler bug (task panics are caught by
+            // their packets): the runtime's state can no longer be trusted,
+            // and nobody is placed to report it. Go throws; so do we.
+            if panic::catch_unwind(AssertUnwindSafe(|| Machine::run(sched, mine, p))).is_err() {
+                eprintln!("grt: fatal error: M{id}'s scheduler loop panicked (a grt bug)");
+                std::process::abort();
+            }
+        })?;
+    Ok(MachineThread { shared, handle })
 }

@@ -56,14 +56,19 @@ pub fn poll(m: &Machine, timeout: Option<Duration>) -> usize {
 }
 
 /// Unparks the task of every token (Go's `netpollready` + `injectglist`):
-/// into the caller's P if it holds one, else the global queue.
+/// into the caller's P if it holds one, else the global queue. Only then
+/// does the task stop counting as a net waiter (`Poller::handled`, Go's
+/// `netpollAdjustWaiters`): until it is queued somewhere, the deadlock
+/// detector must not conclude that nothing can wake anyone.
 pub fn ready_all(tokens: &mut Vec<usize>) {
     for token in tokens.drain(..) {
-        // SAFETY: the token came out of a slot, where `wait_ready` put a
-        // reference made by `Arc::into_raw`; taking it out of the slot made
-        // it ours (module comment), so it is turned back exactly once.
+        // SAFETY: the token came out of a slot, where `park_until_ready`
+        // put a reference made by `Arc::into_raw`; taking it out of the slot
+        // made it ours (module comment), so it is turned back exactly once.
         let task = unsafe { TaskRef::from_raw(token as *const Task) };
         park::unpark_task(&task);
+        // The poller the task armed its wait on: its own runtime's.
+        task.sched.poller.handled(1);
     }
 }
 
@@ -107,23 +112,27 @@ pub fn park_until_ready(
         time::arm(m, &timer, deadline);
         timer
     });
+    // Whether the token's reference is ours to drop: true until a slot
+    // keeps it, true again if `disarm` hands it back, false for good once
+    // the poller or `close` has taken it (they drop it after waking us).
+    let mut token_ours = true;
     let outcome = loop {
         match reg.arm(interest, token) {
-            Armed::Ready => break Ok(true),
+            Armed::Ready => break Ok(()),
             Armed::Closed => break Err(closed_error()),
             Armed::Busy => panic!("grt: two tasks waited on one socket half at once (grt bug)"),
-            Armed::Waiting => {}
+            Armed::Waiting => token_ours = false,
         }
         park::park_current(WaitReason::IoWait);
         if !reg.disarm(interest, token) {
-            // The poller or `close` took the token and readies us: the
-            // reference is theirs to drop.
+            // Taken out of the slot by the poller or `close`, which ready us.
             break if reg.is_closing() {
                 Err(closed_error())
             } else {
-                Ok(false)
+                Ok(())
             };
         }
+        token_ours = true;
         // Still ours: the timer fired, or a wake-up meant for an earlier
         // wait arrived late.
         if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -133,12 +142,12 @@ pub fn park_until_ready(
     if let Some(timer) = timer {
         timer.invalidate();
     }
-    if !matches!(outcome, Ok(false)) {
-        // SAFETY: the token is still ours (not stored in the slot: `arm`
-        // did not keep it, or `disarm` gave it back): drop its reference.
+    if token_ours {
+        // SAFETY: no slot holds the token (module comment): the reference
+        // made by `into_raw` above is ours, and dropped only here.
         drop(unsafe { TaskRef::from_raw(token as *const Task) });
     }
-    outcome.map(|_| ())
+    outcome
 }
 
 /// Outside a task there is no scheduler to park in: `poll(2)` the one

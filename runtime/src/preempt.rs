@@ -20,9 +20,9 @@
 
 use std::sync::atomic::Ordering;
 
-use crate::machine;
+use crate::lock;
+use crate::machine::{self, Pending};
 use crate::park;
-use crate::stats::bump;
 
 /// Yields if the running task has used up its time slice (sysmon says so);
 /// otherwise returns at once. Costs a few loads: call it in long loops
@@ -39,11 +39,12 @@ pub fn checkpoint() {
     }
 }
 
-/// The flag was up: count it and give the P to the next task.
+/// The flag was up: give the P to the next task, going to the back of the
+/// global queue (schedule.rs `execute`).
 #[cold]
 fn preempted() {
-    if let Some(m) = machine::current() {
-        bump(&m.p().counters.preempted, 1);
-    }
-    park::yield_now();
+    let m = machine::current().expect("checked by checkpoint");
+    let task = m.current_task().expect("checked by checkpoint");
+    lock::pin_if_unwinding(task);
+    park::switch_to_g0(m, Pending::Preempted);
 }

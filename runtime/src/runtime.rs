@@ -3,9 +3,12 @@
 //! Go's runtime starts before `main` (`rt0_go`, `schedinit`, `newproc` for
 //! `main`, `mstart` on m0) and ends the process when `main` returns. A
 //! library cannot own the process, so `run(f)` does the same inside a call:
-//! it builds a scheduler, makes the calling thread M0 holding P0, runs `f`
-//! as task 1 (Go's main goroutine), and when that task returns it stops
-//! every M and returns `f`'s result.
+//! it builds a scheduler, starts M0 holding P0 on a thread of its own, runs
+//! `f` as task 1 (Go's main goroutine), waits for that task to return,
+//! stops every M and returns `f`'s result. The calling thread only waits:
+//! if it were M0, a task that left M0 inside a `grt::blocking` call that
+//! never returns (a read of stdin) would keep `run` from ever returning,
+//! where Go's process would simply exit.
 //!
 //! What ending means: as in Go, tasks still alive when the main task returns
 //! do not run again. Each M stops at its next scheduling point (a task that
@@ -68,8 +71,8 @@ impl RuntimeBuilder {
         self
     }
 
-    /// Most OS threads the runtime starts for Ms, the caller of `run`
-    /// included (Go's `debug.SetMaxThreads`, 10,000 by default). Ms beyond
+    /// Most OS threads the runtime starts for Ms (Go's
+    /// `debug.SetMaxThreads`, 10,000 by default). Ms beyond
     /// the Ps are needed only while tasks sit in [`crate::blocking`] calls;
     /// at the limit, the runtime says so once and runs on with fewer.
     pub fn max_threads(mut self, n: usize) -> RuntimeBuilder {
@@ -197,26 +200,40 @@ impl RuntimeBuilder {
         // Before the first M, so that check_dead always counts it; its first
         // report shows the main task queued, before any task has run.
         let monitor = trace.and_then(|config| Monitor::start(&sched, config));
-        sched.system_threads.fetch_add(1, Ordering::SeqCst);
+        // sysmon and this thread, which only waits, are the runtime's too.
+        sched.system_threads.fetch_add(2, Ordering::SeqCst);
         let sysmon = sysmon::start(&sched)
             .unwrap_or_else(|err| panic!("grt: cannot start the sysmon thread: {err}"));
-
-        Machine::run_on_this_thread(Arc::clone(&sched), sched.next_m_id(), 0, false);
+        {
+            let mut threads = sched.threads.lock();
+            let m0 = machine::start_thread(&sched, 0, false)
+                .unwrap_or_else(|err| panic!("grt: cannot start a thread for M0: {err}"));
+            threads.push(m0);
+        }
+        // The main task's closure has begun the shutdown before its packet
+        // completes, so from here on every M is stopping.
+        let outcome = packet.wait();
 
         let threads = std::mem::take(&mut *sched.threads.lock());
         for thread in threads {
+            // An M inside a task's `grt::blocking` call may stay there for
+            // ever (a read of stdin); Go's process would exit under it. We
+            // let it go: when the call returns, the M sees the runtime has
+            // ended, drops the task and its thread ends (blocking.rs).
+            if thread.shared.in_blocking.load(Ordering::SeqCst) {
+                continue;
+            }
             // An M thread only ends by returning from its loop; a panic
             // there is a scheduler bug worth surfacing.
-            thread.join().expect("grt: an M thread panicked");
+            thread.handle.join().expect("grt: an M thread panicked");
         }
         sysmon.join().expect("grt: the sysmon thread panicked");
         release_leftover_tasks(&sched);
         // Stops and joins the trace thread (it is dropped on unwinding too).
         drop(monitor);
-        match packet.try_take() {
-            Some(Ok(Ok(value))) => value,
-            Some(Ok(Err(panic))) | Some(Err(panic)) => panic::resume_unwind(panic),
-            None => unreachable!("runtime ended before its main task"),
+        match outcome {
+            Ok(Ok(value)) => value,
+            Ok(Err(panic)) | Err(panic) => panic::resume_unwind(panic),
         }
     }
 }

@@ -15,14 +15,13 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
 use grt_netpoll::Poller;
 
-use crate::machine::MachineShared;
+use crate::machine::{MachineShared, MachineThread};
 use crate::processor::{self, Processor};
 use crate::run_queue;
 use crate::stack::Stack;
@@ -74,13 +73,14 @@ pub struct Sched {
     /// Next M id to hand out.
     next_m_id: AtomicUsize,
     /// OS threads started for Ms, joined when the runtime ends.
-    pub threads: Mutex<Vec<thread::JoinHandle<()>>>,
+    pub threads: Mutex<Vec<MachineThread>>,
     /// Every M, in the order they started (Go's `allm`), for
     /// `GRT_SCHEDDETAIL`; Ms never leave before the runtime ends.
     pub all_ms: Mutex<Vec<Arc<MachineShared>>>,
     /// Threads of the runtime's own that are not Ms (Go's `sched.nmsys`,
-    /// which counts sysmon): the schedtrace monitor, if tracing is on.
-    /// `check_dead` counts them as the runtime's, not as outsiders.
+    /// which counts sysmon): sysmon, the thread waiting in `run`, and the
+    /// schedtrace monitor if tracing is on. `check_dead` counts them as
+    /// the runtime's, not as outsiders.
     pub system_threads: AtomicUsize,
     /// Time zero of this runtime's timers (they count nanoseconds from it).
     epoch: Instant,

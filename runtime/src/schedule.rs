@@ -246,6 +246,13 @@ fn block_in_netpoll(m: &Machine, was_spinning: bool) -> bool {
         }
         return false;
     }
+    // Read the heaps again now that we are the poller: a timer armed
+    // before the swap saw nobody in the poll and only woke a P, which may
+    // find nothing to do. `timer_armed` pushes, fences, then reads
+    // `last_poll`; we swap it, fence, then read the heaps: one of the two
+    // sees the other (the store-buffer pattern).
+    fence(Ordering::SeqCst);
+    let next_timer = sched.next_timer();
     sched
         .poll_until
         .store(next_timer.unwrap_or(0), Ordering::SeqCst);
@@ -259,6 +266,8 @@ fn block_in_netpoll(m: &Machine, was_spinning: bool) -> bool {
         .last_poll
         .store(sched.now_nanos().max(1), Ordering::SeqCst);
     if sched.shutdown.load(Ordering::Acquire) {
+        // `ready` drops the tasks of a runtime that has ended.
+        netpoll::ready_all(&mut ready);
         return false;
     }
     let p = sched.idle_p_get(&mut sched.locked.lock());
@@ -366,6 +375,11 @@ fn execute(m: &Machine, mut task: TaskRef, inherit_time: bool) {
             m.pending.set(Pending::Nothing);
             task.set_state(TaskState::Runnable);
             let mut locked = sched.locked.lock();
+            if locked.shutting_down {
+                // The runtime ended during the call: the task never runs
+                // again (`run` may have returned already; see blocking.rs).
+                return;
+            }
             if let Some(p) = sched.idle_p_get(&mut locked) {
                 drop(locked);
                 m.set_p(Some(p));
@@ -383,6 +397,15 @@ fn execute(m: &Machine, mut task: TaskRef, inherit_time: bool) {
                 bump(&p.counters.yields, 1);
                 task.set_state(TaskState::Runnable);
                 put_runnable(sched, p, task, false);
+            }
+            Pending::Preempted => {
+                // Go's `gopreempt_m`: to the global queue, behind whatever
+                // waits there (tasks readied by sysmon's net poll, say),
+                // which a P otherwise checks only every 61st slice.
+                bump(&p.counters.preempted, 1);
+                task.set_state(TaskState::Runnable);
+                sched.global_push(&mut sched.locked.lock(), [task]);
+                wake_p(sched);
             }
             Pending::Park(reason) => {
                 task.set_wait_reason(reason);
@@ -541,13 +564,12 @@ fn start_m_on(sched: &Arc<Sched>, mut locked: MutexGuard<'_, Locked>, p: usize, 
         // A new thread is started under the lock so that shutdown, which
         // takes the lock to set its flag, sees every thread it must join.
         let mut threads = sched.threads.lock();
-        // M0, the caller of `run`, is not in the list.
-        if threads.len() + 1 >= sched.max_threads {
+        if threads.len() >= sched.max_threads {
             report_thread_limit(sched.max_threads);
         } else {
             match machine::start_thread(sched, p, spinning) {
-                Ok(handle) => {
-                    threads.push(handle);
+                Ok(thread) => {
+                    threads.push(thread);
                     return;
                 }
                 Err(err) => {
@@ -555,6 +577,16 @@ fn start_m_on(sched: &Arc<Sched>, mut locked: MutexGuard<'_, Locked>, p: usize, 
                 }
             }
         }
+        drop(threads);
+        sched.idle_p_put(&mut locked, p);
+        drop(locked);
+        if spinning {
+            sched.nmspinning.fetch_sub(1, Ordering::SeqCst);
+        }
+        // The work that wanted this P still needs an M: an M blocked in
+        // the net poll is free, and takes the idle P when it wakes.
+        sched.poller.wake();
+        return;
     }
     sched.idle_p_put(&mut locked, p);
     drop(locked);
@@ -737,7 +769,7 @@ pub fn begin_shutdown(sched: &Sched) {
     let idle = {
         let mut locked = sched.locked.lock();
         locked.shutting_down = true;
-        sched.shutdown.store(true, Ordering::Release);
+        sched.shutdown.store(true, Ordering::SeqCst);
         let mut sleeping = std::mem::take(&mut locked.idle_ms);
         sleeping.append(&mut locked.locked_ms);
         sleeping

@@ -49,7 +49,7 @@ pub struct Stats {
     pub procs: usize,
     /// Ps held by no M.
     pub idle_procs: usize,
-    /// OS threads serving as Ms (the caller of `run` included).
+    /// OS threads serving as Ms.
     pub threads: usize,
     /// Ms asleep waiting for a P.
     pub idle_threads: usize,
@@ -96,7 +96,7 @@ impl Stats {
         Stats {
             procs: sched.procs.len(),
             idle_procs: sched.npidle.load(Ordering::Relaxed),
-            threads: sched.threads.lock().len() + 1,
+            threads: sched.threads.lock().len(),
             idle_threads,
             spinning_threads: sched.nmspinning.load(Ordering::Relaxed),
             global_queue,

@@ -134,21 +134,96 @@ fn a_hog_calling_checkpoint_does_not_starve_a_ticker() {
 
 #[test]
 fn the_thread_limit_bounds_the_ms_and_the_work_still_finishes() {
-    let (sum, threads) = RuntimeBuilder::new()
-        .max_procs(1)
-        .max_threads(2)
-        .run(|| {
-            let handles: Vec<_> = (0..6u64)
-                .map(|i| {
-                    grt::go(move || {
-                        grt::blocking(|| std::thread::sleep(Duration::from_millis(20)));
-                        i
-                    })
+    let (sum, threads) = RuntimeBuilder::new().max_procs(1).max_threads(2).run(|| {
+        let handles: Vec<_> = (0..6u64)
+            .map(|i| {
+                grt::go(move || {
+                    grt::blocking(|| std::thread::sleep(Duration::from_millis(20)));
+                    i
                 })
-                .collect();
-            let sum: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
-            (sum, grt::stats().threads)
-        });
+            })
+            .collect();
+        let sum: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+        (sum, grt::stats().threads)
+    });
     assert_eq!(sum, (0..6).sum::<u64>());
     assert!(threads <= 2, "{threads} threads under a limit of 2");
+}
+
+/// Aborts the test process if the returned guard is still alive after
+/// `PATIENCE`: for tests whose failure mode is a hang.
+fn watchdog(what: &'static str) -> impl Drop {
+    struct Disarm(Arc<AtomicBool>);
+    impl Drop for Disarm {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+    let done = Arc::new(AtomicBool::new(false));
+    let seen = Arc::clone(&done);
+    std::thread::spawn(move || {
+        let deadline = Instant::now() + PATIENCE;
+        while Instant::now() < deadline {
+            if seen.load(Ordering::SeqCst) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        eprintln!("{what}: hung for {PATIENCE:?}");
+        std::process::abort();
+    });
+    Disarm(done)
+}
+
+#[test]
+fn at_the_thread_limit_the_m_in_the_net_poll_takes_the_stranded_p() {
+    let _watchdog = watchdog("thread limit with an M in the net poll");
+    // One P, two threads. W sits in a blocking call, so sysmon hands the P
+    // to the second M, which then blocks in the net poll for R's socket.
+    // When a plain thread readies S, no thread may start for the idle P:
+    // the M in the poll must be woken to run S, which releases W.
+    let got = RuntimeBuilder::new().max_procs(1).max_threads(2).run(|| {
+        let listener = grt::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let _client = std::net::TcpStream::connect(addr).unwrap();
+        let (conn, _) = listener.accept().unwrap();
+        let reader = grt::go(move || {
+            let _ = std::io::Read::read(&mut &conn, &mut [0u8; 1]);
+        });
+        let (to_s, s_rx) = grt::chan::unbounded::<u32>();
+        let (to_w, w_rx) = std::sync::mpsc::channel::<u32>();
+        let s = grt::go(move || to_w.send(s_rx.recv().unwrap()).unwrap());
+        let w = grt::go(move || grt::blocking(move || w_rx.recv().unwrap()));
+        let (w_task, r_task) = (w.task().clone(), reader.task().clone());
+        let poke = std::thread::spawn(move || {
+            while w_task.state() != grt::TaskState::Syscall
+                || r_task.state() != grt::TaskState::Waiting
+            {
+                std::thread::yield_now();
+            }
+            to_s.send(7).unwrap();
+        });
+        s.join().unwrap();
+        let got = w.join().unwrap();
+        poke.join().unwrap();
+        got
+    });
+    assert_eq!(got, 7);
+}
+
+#[test]
+fn run_does_not_wait_for_a_blocking_call_left_behind() {
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let _watchdog = watchdog("run waiting for a blocking call");
+    RuntimeBuilder::new().max_procs(1).run(move || {
+        let stuck = grt::go(move || grt::blocking(move || held.recv()));
+        let task = stuck.task().clone();
+        while task.state() != grt::TaskState::Syscall {
+            grt::yield_now();
+        }
+        // Main returns with the call still going, as a program whose
+        // background task reads stdin would.
+    });
+    // Run has returned: let the abandoned call end, its thread exits.
+    let _ = release.send(());
 }

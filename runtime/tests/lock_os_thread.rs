@@ -53,18 +53,22 @@ fn locked_task_stays_on_its_thread_while_others_churn() {
 }
 
 #[test]
-fn locked_main_task_runs_on_the_callers_thread() {
+fn a_locked_main_task_stays_on_its_thread() {
     let caller = thread::current().id();
-    let off_thread = RuntimeBuilder::new().max_procs(2).run(move || {
+    let (off_thread, on_caller) = RuntimeBuilder::new().max_procs(2).run(move || {
         grt::lock_os_thread();
-        (0..100)
+        let home = thread::current().id();
+        let off_thread = (0..100)
             .filter(|&i| {
                 grt::go(move || i).join().unwrap();
-                thread::current().id() != caller
+                thread::current().id() != home
             })
-            .count()
+            .count();
+        (off_thread, home == caller)
     });
     assert_eq!(off_thread, 0);
+    // The caller of `run` only waits; tasks run on the runtime's Ms.
+    assert!(!on_caller);
 }
 
 #[test]

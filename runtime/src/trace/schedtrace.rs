@@ -11,8 +11,10 @@
 //!
 //! # Who prints
 //! Go prints from sysmon, the thread that also retakes Ps from system calls
-//! and preempts long-running goroutines. grt has no sysmon yet, so the trace
-//! gets a thread of its own, the *monitor*: one per runtime, started by
+//! and preempts long-running goroutines. grt's sysmon (sysmon.rs) naps up to
+//! 10 ms and sleeps outright while every P is idle, so it cannot keep a
+//! trace's beat; the trace gets a thread of its own, the *monitor*: one per
+//! runtime, started by
 //! `run` only when tracing is on (an untraced runtime has no extra
 //! thread), asleep on a condvar between ticks. Simpler designs fail:
 //! 1. Let an M print when it passes through `schedule` and a tick is due:
@@ -210,18 +212,19 @@ fn report(sched: &Sched, now: Instant, detail: bool) -> String {
 ///   G2: status=waiting(chan receive) name=worker
 /// ```
 ///
-/// P status is Go's number (0 `_Pidle`, 1 `_Prunning`; grt has no
-/// `_Psyscall` yet); task status is spelled out, with the wait reason in
-/// the parentheses (empty unless waiting), as Go prints it.
+/// P status is Go's number (0 `_Pidle`, 1 `_Prunning`, 2 `_Psyscall`);
+/// task status is spelled out, with the wait reason in the parentheses
+/// (empty unless waiting), as Go prints it.
 fn write_detail(sched: &Sched, out: &mut String) {
-    let (idle_ps, asleep): (Vec<usize>, Vec<usize>) = {
+    let asleep: Vec<usize> = {
         let locked = sched.locked.lock();
         let asleep = locked.idle_ms.iter().chain(&locked.locked_ms);
-        (locked.idle_ps.clone(), asleep.map(|m| m.id).collect())
+        asleep.map(|m| m.id).collect()
     };
     let ms = sched.all_ms.lock().clone();
     for p in sched.procs.iter() {
-        let status = if idle_ps.contains(&p.id) { 0 } else { 1 };
+        // The processor.rs constants are Go's numbers.
+        let status = p.status.load(Ordering::Relaxed);
         let m = ms.iter().find(|m| m.p() == Some(p.id)).map(|m| m.id);
         let _ = writeln!(
             out,
