@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Instructions per operation of each scheduler benchmark, grt and tokio,
+# Instructions per operation of each benchmark, grt and tokio,
 # counted by valgrind's callgrind: repeatable run to run, unlike wall time on
 # a shared VM, so a regression can be told from noise.
 #
@@ -11,7 +11,9 @@
 # divided by the operations in N2 - N1 iterations, is the steady-state cost
 # per operation, with start-up and shutdown cancelled out. Counts include
 # every thread (an idle M or worker looking for work costs instructions
-# too). Needs valgrind (`apt-get install valgrind`). Prints a markdown table.
+# too). valgrind runs one thread at a time, so for mutex_contended and
+# timers_many the count is that of valgrind's interleaving. Needs valgrind
+# (`apt-get install valgrind`). Prints a markdown table.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -27,6 +29,10 @@ plan=(
     "chained_spawn 10 30 1000 spawn"
     "ping_pong 10000 30000 1 round-trip"
     "switch 20000 60000 2 yield"
+    "chan_round_trip 10000 30000 1 round-trip"
+    "chan_throughput 20000 60000 1 item"
+    "mutex_contended 2 6 40000 lock"
+    "timers_many 1 3 100000 sleeper"
 )
 if [ -n "${GRT_BENCH_QUICK:-}" ] && [ "${GRT_BENCH_QUICK}" != 0 ]; then
     echo "callgrind.sh: unset GRT_BENCH_QUICK (the table assumes full sizes)" >&2

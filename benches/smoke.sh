@@ -18,10 +18,10 @@ cargo bench -p grt-benches --bench runtimes -- --test
 cargo build --release -q -p grt-benches --bin repeat --bin memory
 target="${CARGO_TARGET_DIR:-target}/release"
 for runtime in grt tokio; do
-    for bench in spawn_many yield_many chained_spawn; do
+    for bench in spawn_many yield_many chained_spawn mutex_contended timers_many; do
         "$target/repeat" "$runtime" "$bench" 3
     done
-    for bench in ping_pong switch; do
+    for bench in ping_pong switch chan_round_trip chan_throughput; do
         "$target/repeat" "$runtime" "$bench" 1000
     done
 done

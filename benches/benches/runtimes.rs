@@ -1,8 +1,10 @@
-//! grt against tokio on scheduler work: one criterion group per benchmark
-//! (`spawn_many`, `yield_many`, `chained_spawn`, `ping_pong`, `switch`),
-//! with a `grt` and a `tokio` function in each, so the report shows them
-//! side by side. What each does, and why the two sides are comparable, is
-//! in `src/lib.rs`; the figures and their reading in docs/benchmarks.md.
+//! grt against tokio: one criterion group per benchmark (scheduler work:
+//! `spawn_many`, `yield_many`, `chained_spawn`, `ping_pong`, `switch`;
+//! channels, mutex, timers: `chan_round_trip`, `chan_throughput`,
+//! `mutex_contended`, `timers_many`), with a `grt` and a `tokio` function
+//! in each, so the report shows them side by side. What each does, and why
+//! the two sides are comparable, is in `src/lib.rs`; the figures and their
+//! reading in docs/benchmarks.md.
 //!
 //!     cargo bench -p grt-benches --bench runtimes
 //!     cargo run --release -p grt-benches --bin report     # ratios table
@@ -27,15 +29,24 @@ fn runtimes(c: &mut Criterion) {
     for bench in Bench::ALL {
         let workers = bench.workers();
         let grt = GrtHost::new(workers);
-        let tokio = TokioHost::new(workers);
+        let tokio = TokioHost::for_bench(bench);
         let mut group = c.benchmark_group(bench.name());
         if matches!(
             bench,
-            Bench::SpawnMany | Bench::YieldMany | Bench::ChainedSpawn
+            Bench::SpawnMany
+                | Bench::YieldMany
+                | Bench::ChainedSpawn
+                | Bench::MutexContended
+                | Bench::TimersMany
         ) {
             // Iterations of a millisecond or so: linear sampling would need
             // thousands of them per run.
             group.sampling_mode(SamplingMode::Flat);
+        }
+        if bench == Bench::TimersMany {
+            // An iteration is 100,000 sleepers, 0.1 s or more: criterion's
+            // least sample count keeps a run to a few seconds.
+            group.sample_size(10);
         }
         let measure_grt = |group: &mut criterion::BenchmarkGroup<_>| {
             group.bench_function("grt", |b| b.iter_custom(|iters| grt.time(bench, iters)));

@@ -1,6 +1,6 @@
-//! The scheduler work that grt and tokio are measured on, written once for
-//! each runtime, and the hosts that keep a runtime alive between
-//! measurements.
+//! The work that grt and tokio are measured on (scheduler, channels, mutex,
+//! timers), written once for each runtime, and the hosts that keep a
+//! runtime alive between measurements.
 //!
 //! Three front ends share it, so the numbers they give are about the same
 //! code:
@@ -14,14 +14,19 @@
 //! # Same work, same mechanism
 //! Each benchmark does on tokio exactly what it does on grt, with the
 //! nearest primitive: `grt::go` / `tokio::spawn`, `grt::yield_now` /
-//! `tokio::task::yield_now`, and for "wake that one task" grt's
-//! `park`/`TaskHandle::unpark` against `tokio::sync::Notify`. Both runtimes
-//! get the same number of workers ([`WORKERS`] Ps, `worker_threads`), and on
-//! both the code that spawns and times runs as a task of the runtime
-//! (grt's main task holds a P; on tokio it is `spawn`ed, so it runs on a
-//! worker, not on the `block_on` thread). Finishing is signalled the same
-//! way on both: a countdown whose last decrement wakes the waiting task,
-//! as tokio's `spawn_many_local` benchmark does (`benches/rt_multi_threaded.rs`).
+//! `tokio::task::yield_now`, for "wake that one task" grt's
+//! `park`/`TaskHandle::unpark` against `tokio::sync::Notify`, and for the
+//! primitives Go programs are built from: `grt::chan` against
+//! `tokio::sync::mpsc` (an unbuffered grt channel against a one-slot mpsc,
+//! tokio having no rendezvous channel), `grt::sync::Mutex` against
+//! `tokio::sync::Mutex`, `grt::time::sleep` against `tokio::time::sleep`.
+//! Both runtimes get the same number of workers ([`WORKERS`] Ps,
+//! `worker_threads`), and on both the code that spawns and times runs as a
+//! task of the runtime (grt's main task holds a P; on tokio it is
+//! `spawn`ed, so it runs on a worker, not on the `block_on` thread).
+//! Finishing is signalled the same way on both: a countdown whose last
+//! decrement wakes the waiting task, as tokio's `spawn_many_local`
+//! benchmark does (`benches/rt_multi_threaded.rs`).
 //!
 //! # Timing inside the runtime
 //! The runtimes are built once per criterion group, outside the timed
@@ -29,8 +34,8 @@
 //! already running inside the runtime ([`GrtHost`], [`TokioHost`]), which
 //! times the iterations itself and returns the `Duration`.
 //!
-//! `GRT_BENCH_QUICK=1` shrinks every size tenfold (for smoke runs; see
-//! docs/benchmarks.md).
+//! `GRT_BENCH_QUICK=1` shrinks every size tenfold but the mutex's task
+//! count (for smoke runs; see docs/benchmarks.md).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
@@ -41,8 +46,9 @@ use std::time::{Duration, Instant};
 /// measure on have 2 cores.
 pub const WORKERS: usize = 2;
 
-/// The scheduler benchmarks: tokio's own (`rt_multi_threaded.rs`) and the
-/// raw switch.
+/// The benchmarks: tokio's scheduler ones (`rt_multi_threaded.rs`), the
+/// raw switch, and the channel, mutex and timer work of the `shared/`
+/// reference figures (Go and tokio measured side by side).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Bench {
     /// One task spawns `spawn_many` empty tasks and waits for all of them.
@@ -58,15 +64,31 @@ pub enum Bench {
     /// Two tasks yield to each other on one P (tokio: a current-thread
     /// runtime): one iteration is one yield by each.
     Switch,
+    /// Two tasks bounce a value through two unbuffered channels (tokio: two
+    /// one-slot mpsc channels): one iteration is a round trip.
+    ChanRoundTrip,
+    /// A producer task sends through a 1024-slot channel to the consumer
+    /// task: one iteration is one item.
+    ChanThroughput,
+    /// `mutex_tasks` tasks each lock one shared mutex, increment, unlock,
+    /// `mutex_ops` times.
+    MutexContended,
+    /// `sleepers` tasks each sleep [`SLEEP`]; one iteration is the batch,
+    /// from the first spawn until the last has woken.
+    TimersMany,
 }
 
 impl Bench {
-    pub const ALL: [Bench; 5] = [
+    pub const ALL: [Bench; 9] = [
         Bench::SpawnMany,
         Bench::YieldMany,
         Bench::ChainedSpawn,
         Bench::PingPong,
         Bench::Switch,
+        Bench::ChanRoundTrip,
+        Bench::ChanThroughput,
+        Bench::MutexContended,
+        Bench::TimersMany,
     ];
 
     /// The criterion group's name, and `repeat`'s argument.
@@ -77,6 +99,10 @@ impl Bench {
             Bench::ChainedSpawn => "chained_spawn",
             Bench::PingPong => "ping_pong",
             Bench::Switch => "switch",
+            Bench::ChanRoundTrip => "chan_round_trip",
+            Bench::ChanThroughput => "chan_throughput",
+            Bench::MutexContended => "mutex_contended",
+            Bench::TimersMany => "timers_many",
         }
     }
 
@@ -92,6 +118,12 @@ impl Bench {
         }
     }
 
+    /// Whether the benchmark sleeps, so tokio needs its time driver (the
+    /// others run without it, as they always have).
+    pub fn uses_timers(self) -> bool {
+        self == Bench::TimersMany
+    }
+
     /// How many of what one iteration does, for per-operation figures.
     pub fn ops_per_iter(self) -> (u64, &'static str) {
         let s = sizes();
@@ -101,6 +133,10 @@ impl Bench {
             Bench::ChainedSpawn => (s.chain_depth as u64, "spawn"),
             Bench::PingPong => (1, "round trip"),
             Bench::Switch => (2, "yield"),
+            Bench::ChanRoundTrip => (1, "round trip"),
+            Bench::ChanThroughput => (1, "item"),
+            Bench::MutexContended => ((s.mutex_tasks * s.mutex_ops) as u64, "lock"),
+            Bench::TimersMany => (s.sleepers as u64, "sleeper"),
         }
     }
 }
@@ -112,10 +148,25 @@ pub struct Sizes {
     pub yield_tasks: usize,
     pub yields: usize,
     pub chain_depth: usize,
+    /// Tasks contending in `mutex_contended` (not scaled down: it is the
+    /// contention).
+    pub mutex_tasks: usize,
+    /// Lock/increment/unlock rounds per task in `mutex_contended`.
+    pub mutex_ops: usize,
+    /// Sleeping tasks in `timers_many`.
+    pub sleepers: usize,
 }
 
-/// tokio's sizes (`rt_multi_threaded.rs`), or a tenth of each with
-/// `GRT_BENCH_QUICK` set.
+/// Slots of `chan_throughput`'s channel (Go's `make(chan int, 1024)`).
+pub const CHAN_SLOTS: usize = 1024;
+
+/// How long each of `timers_many`'s tasks sleeps.
+pub const SLEEP: Duration = Duration::from_millis(1);
+
+/// tokio's sizes (`rt_multi_threaded.rs`) for its benchmarks, the `shared/`
+/// reference's 100,000 sleepers, 4 tasks × 10,000 locks for the mutex; or
+/// a tenth of each with `GRT_BENCH_QUICK` set (the mutex keeps its 4
+/// tasks).
 pub fn sizes() -> &'static Sizes {
     static SIZES: OnceLock<Sizes> = OnceLock::new();
     SIZES.get_or_init(|| {
@@ -125,6 +176,9 @@ pub fn sizes() -> &'static Sizes {
             yield_tasks: 200 / div,
             yields: 1_000 / div,
             chain_depth: 1_000 / div,
+            mutex_tasks: 4,
+            mutex_ops: 10_000 / div,
+            sleepers: 100_000 / div,
         }
     })
 }
@@ -159,6 +213,10 @@ pub mod on_grt {
             Bench::ChainedSpawn => timed(iters, || chained_spawn(s.chain_depth)),
             Bench::PingPong => ping_pong(iters),
             Bench::Switch => switch(iters),
+            Bench::ChanRoundTrip => chan_round_trip(iters),
+            Bench::ChanThroughput => chan_throughput(iters),
+            Bench::MutexContended => timed(iters, || mutex_contended(s.mutex_tasks, s.mutex_ops)),
+            Bench::TimersMany => timed(iters, || timers_many(s.sleepers)),
         }
     }
 
@@ -271,13 +329,85 @@ pub mod on_grt {
         partner.join().expect("switch partner panicked");
         elapsed
     }
+
+    /// `rounds` round trips through two unbuffered channels: we send on
+    /// `ping` and receive on `pong`, the partner the other way round.
+    /// Returns the time they took (the partner's spawn and join excluded).
+    pub fn chan_round_trip(rounds: u64) -> Duration {
+        let (ping_tx, ping_rx) = grt::chan::bounded::<u64>(0);
+        let (pong_tx, pong_rx) = grt::chan::bounded::<u64>(0);
+        let partner = grt::go(move || {
+            for _ in 0..rounds {
+                let ball = ping_rx.recv().expect("ping closed early");
+                pong_tx.send(ball).expect("pong receiver gone");
+            }
+        });
+        let start = Instant::now();
+        for i in 0..rounds {
+            ping_tx.send(i).expect("ping receiver gone");
+            pong_rx.recv().expect("pong closed early");
+        }
+        let elapsed = start.elapsed();
+        partner.join().expect("chan_round_trip partner panicked");
+        elapsed
+    }
+
+    /// A producer task sends `items` values through a [`CHAN_SLOTS`]-slot
+    /// channel; this task receives them. Returns the time from the
+    /// producer's spawn to the last receive.
+    pub fn chan_throughput(items: u64) -> Duration {
+        let start = Instant::now();
+        let (tx, rx) = grt::chan::bounded::<u64>(CHAN_SLOTS);
+        let producer = grt::go(move || {
+            for i in 0..items {
+                tx.send(i).expect("receiver gone");
+            }
+        });
+        for _ in 0..items {
+            rx.recv().expect("closed early");
+        }
+        let elapsed = start.elapsed();
+        producer.join().expect("chan_throughput producer panicked");
+        elapsed
+    }
+
+    /// `tasks` tasks each lock one shared mutex, increment the counter in
+    /// it and unlock, `ops` times.
+    pub fn mutex_contended(tasks: usize, ops: usize) {
+        let counter = Arc::new(grt::sync::Mutex::new(0_usize));
+        let done = Countdown::new(tasks);
+        for _ in 0..tasks {
+            let (counter, done) = (Arc::clone(&counter), Arc::clone(&done));
+            grt::go(move || {
+                for _ in 0..ops {
+                    *counter.lock() += 1;
+                }
+                done.done();
+            });
+        }
+        done.wait();
+        assert_eq!(*counter.lock(), tasks * ops, "lost increments");
+    }
+
+    /// `n` tasks each sleep [`SLEEP`], then count down.
+    pub fn timers_many(n: usize) {
+        let done = Countdown::new(n);
+        for _ in 0..n {
+            let done = Arc::clone(&done);
+            grt::go(move || {
+                grt::time::sleep(SLEEP);
+                done.done();
+            });
+        }
+        done.wait();
+    }
 }
 
 /// The same work on tokio. Every function here must be awaited in a task
 /// of a tokio runtime.
 pub mod on_tokio {
     use super::*;
-    use tokio::sync::Notify;
+    use tokio::sync::{mpsc, Notify};
 
     /// Runs `iters` iterations of `bench` and returns how long they took.
     /// Await it in a task of a runtime with `bench.workers()` workers (a
@@ -301,8 +431,20 @@ pub mod on_tokio {
                     chained_spawn(s.chain_depth).await;
                 }
             }
+            Bench::MutexContended => {
+                for _ in 0..iters {
+                    mutex_contended(s.mutex_tasks, s.mutex_ops).await;
+                }
+            }
+            Bench::TimersMany => {
+                for _ in 0..iters {
+                    timers_many(s.sleepers).await;
+                }
+            }
             Bench::PingPong => return ping_pong(iters).await,
             Bench::Switch => return switch(iters).await,
+            Bench::ChanRoundTrip => return chan_round_trip(iters).await,
+            Bench::ChanThroughput => return chan_throughput(iters).await,
         }
         start.elapsed()
     }
@@ -409,6 +551,77 @@ pub mod on_tokio {
         let elapsed = start.elapsed();
         partner.await.expect("switch partner panicked");
         elapsed
+    }
+
+    /// `rounds` round trips through two one-slot mpsc channels (tokio has
+    /// no rendezvous channel; with one slot a send completes at once, so a
+    /// round trip is still two wake-ups).
+    pub async fn chan_round_trip(rounds: u64) -> Duration {
+        let (ping_tx, mut ping_rx) = mpsc::channel::<u64>(1);
+        let (pong_tx, mut pong_rx) = mpsc::channel::<u64>(1);
+        let partner = tokio::spawn(async move {
+            for _ in 0..rounds {
+                let ball = ping_rx.recv().await.expect("ping closed early");
+                pong_tx.send(ball).await.expect("pong receiver gone");
+            }
+        });
+        let start = Instant::now();
+        for i in 0..rounds {
+            ping_tx.send(i).await.expect("ping receiver gone");
+            pong_rx.recv().await.expect("pong closed early");
+        }
+        let elapsed = start.elapsed();
+        partner.await.expect("chan_round_trip partner panicked");
+        elapsed
+    }
+
+    /// A producer task sends `items` values through a [`CHAN_SLOTS`]-slot
+    /// mpsc channel; this task receives them.
+    pub async fn chan_throughput(items: u64) -> Duration {
+        let start = Instant::now();
+        let (tx, mut rx) = mpsc::channel::<u64>(CHAN_SLOTS);
+        let producer = tokio::spawn(async move {
+            for i in 0..items {
+                tx.send(i).await.expect("receiver gone");
+            }
+        });
+        for _ in 0..items {
+            rx.recv().await.expect("closed early");
+        }
+        let elapsed = start.elapsed();
+        producer.await.expect("chan_throughput producer panicked");
+        elapsed
+    }
+
+    /// `tasks` tasks each lock one shared `tokio::sync::Mutex`, increment
+    /// the counter in it and unlock, `ops` times.
+    pub async fn mutex_contended(tasks: usize, ops: usize) {
+        let counter = Arc::new(tokio::sync::Mutex::new(0_usize));
+        let done = Countdown::new(tasks);
+        for _ in 0..tasks {
+            let (counter, done) = (Arc::clone(&counter), Arc::clone(&done));
+            tokio::spawn(async move {
+                for _ in 0..ops {
+                    *counter.lock().await += 1;
+                }
+                done.done();
+            });
+        }
+        done.wait().await;
+        assert_eq!(*counter.lock().await, tasks * ops, "lost increments");
+    }
+
+    /// `n` tasks each sleep [`SLEEP`], then count down.
+    pub async fn timers_many(n: usize) {
+        let done = Countdown::new(n);
+        for _ in 0..n {
+            let done = Arc::clone(&done);
+            tokio::spawn(async move {
+                tokio::time::sleep(SLEEP).await;
+                done.done();
+            });
+        }
+        done.wait().await;
     }
 }
 
@@ -517,15 +730,31 @@ pub struct TokioHost {
 }
 
 impl TokioHost {
+    /// A runtime without the time driver, with `workers` workers.
     pub fn new(workers: usize) -> TokioHost {
-        let rt = if workers == 1 {
-            tokio::runtime::Builder::new_current_thread().build()
+        TokioHost::build(workers, false)
+    }
+
+    /// The runtime `bench` runs on: its worker count, and the time driver
+    /// only if it sleeps (grt's timers are always there, but enabling
+    /// tokio's changes how its idle workers park, and the scheduler
+    /// benchmarks were first measured without it).
+    pub fn for_bench(bench: Bench) -> TokioHost {
+        TokioHost::build(bench.workers(), bench.uses_timers())
+    }
+
+    fn build(workers: usize, timers: bool) -> TokioHost {
+        let mut builder = if workers == 1 {
+            tokio::runtime::Builder::new_current_thread()
         } else {
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(workers)
-                .build()
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(workers);
+            builder
+        };
+        if timers {
+            builder.enable_time();
         }
-        .expect("build the tokio runtime");
+        let rt = builder.build().expect("build the tokio runtime");
         TokioHost { rt }
     }
 

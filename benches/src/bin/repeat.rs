@@ -1,4 +1,4 @@
-//! One scheduler benchmark's work, N iterations, on grt or on tokio: the
+//! One benchmark's work, N iterations, on grt or on tokio: the
 //! standalone run that `valgrind --tool=callgrind` counts instructions of
 //! (`benches/callgrind.sh` runs it twice with different N and takes the
 //! difference, so runtime start-up and shutdown cancel out). The work is
@@ -8,7 +8,8 @@
 //!     cargo run --release -p grt-benches --bin repeat -- tokio switch 100000
 //!
 //! Runtimes: `bench.workers()` Ps for grt, the same number of tokio
-//! workers (a current-thread runtime for `switch`). Prints the wall time,
+//! workers (a current-thread runtime for `switch`; the time driver for
+//! `timers_many`). Prints the wall time,
 //! which under valgrind means little; the instruction count is the point.
 
 use grt_benches::{on_grt, Bench, TokioHost};
@@ -34,7 +35,7 @@ fn main() {
         "grt" => grt::RuntimeBuilder::new()
             .max_procs(workers)
             .run(move || on_grt::run(bench, iters)),
-        "tokio" => TokioHost::new(workers).time(bench, iters),
+        "tokio" => TokioHost::for_bench(bench).time(bench, iters),
         _ => usage(),
     };
     let (ops, op) = bench.ops_per_iter();

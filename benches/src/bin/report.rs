@@ -1,4 +1,4 @@
-//! Criterion's latest grt and tokio estimates for each scheduler benchmark,
+//! Criterion's latest grt and tokio estimates for each benchmark,
 //! as a markdown table of grt/tokio ratios with the absolute figures, for
 //! docs/benchmarks.md.
 //!
@@ -63,6 +63,14 @@ fn describe(bench: Bench) -> String {
         Bench::ChainedSpawn => format!("chain of {} spawns", s.chain_depth),
         Bench::PingPong => "one round trip (2 wake-ups)".into(),
         Bench::Switch => "one yield each, 1 P".into(),
+        Bench::ChanRoundTrip => "one round trip, unbuffered (tokio: mpsc cap 1)".into(),
+        Bench::ChanThroughput => format!("one item, {}-slot channel", grt_benches::CHAN_SLOTS),
+        Bench::MutexContended => format!("{} tasks x {} locks", s.mutex_tasks, s.mutex_ops),
+        Bench::TimersMany => format!(
+            "{} tasks sleep {} ms, wait all",
+            s.sleepers,
+            grt_benches::SLEEP.as_millis()
+        ),
     }
 }
 
