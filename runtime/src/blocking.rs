@@ -61,6 +61,9 @@ fn enter_blocking(m: &Machine) -> usize {
     m.current_task()
         .expect("checked by the caller")
         .set_state(TaskState::Syscall);
+    if let Some(timeline) = &m.sched.timeline {
+        timeline.blocking(m, true);
+    }
     m.set_p(None);
     m.blocking.set(true);
     m.shared.in_blocking.store(true, Ordering::SeqCst);
@@ -74,6 +77,9 @@ fn enter_blocking(m: &Machine) -> usize {
 fn exit_blocking(m: &Machine, p: usize) {
     m.blocking.set(false);
     m.shared.in_blocking.store(false, Ordering::SeqCst);
+    if let Some(timeline) = &m.sched.timeline {
+        timeline.blocking(m, false);
+    }
     let task = m.current_task().expect("the task is still current");
     let sched = &m.sched;
     // Read after clearing `in_blocking` (both SeqCst): if `run` saw us in

@@ -36,6 +36,7 @@ use crate::processor::Processor;
 use crate::sched::Sched;
 use crate::schedule;
 use crate::task::{TaskRef, WaitReason};
+use crate::trace::timeline;
 
 /// What a task asked g0 to do with it when it switched out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -196,6 +197,9 @@ pub struct Machine {
     pub shared: Arc<MachineShared>,
     /// The P this M holds, if any (Go's `m.p`).
     p: Cell<Option<usize>>,
+    /// That P's `preempt` flag, null without a P: what `checkpoint` reads,
+    /// one pointer away from the thread-local.
+    preempt_flag: Cell<*const AtomicBool>,
     /// The scheduler's saved context while a task runs (Go's `g0.sched`).
     pub g0: UnsafeCell<Context>,
     /// The task running on this M (Go's `m.curg`).
@@ -209,6 +213,8 @@ pub struct Machine {
     pub blocking: Cell<bool>,
     /// Tokens of tasks a net poll found ready, reused between polls.
     pub poll_ready: RefCell<Vec<usize>>,
+    /// This M's `GRT_TRACE` events not yet written out.
+    pub trace: timeline::Buffer,
 }
 
 thread_local! {
@@ -227,6 +233,23 @@ pub fn current<'a>() -> Option<&'a Machine> {
     this_thread().filter(|m| !m.blocking.get())
 }
 
+/// Whether sysmon has asked the task running on this thread to yield
+/// (preempt.rs): false on threads that are not Ms, and on an M without a P
+/// (inside `grt::blocking`). Not inlined, for the reason `current` is not.
+#[inline(never)]
+pub fn preempt_requested() -> bool {
+    let ptr = CURRENT.with(Cell::get);
+    // SAFETY: as in `this_thread`: a non-null CURRENT is this thread's live
+    // Machine.
+    let Some(m) = (unsafe { ptr.as_ref() }) else {
+        return false;
+    };
+    let flag = m.preempt_flag.get();
+    // SAFETY: a non-null flag points into a P of the Machine's Sched,
+    // which the Machine keeps alive.
+    !flag.is_null() && unsafe { (*flag).load(Ordering::Relaxed) }
+}
+
 /// This thread's M, if it is one, even inside `grt::blocking`: for the
 /// panic hook and the stack overflow handler, which only name the task.
 #[inline(never)]
@@ -241,9 +264,11 @@ pub fn this_thread<'a>() -> Option<&'a Machine> {
 
 impl Machine {
     fn new(sched: Arc<Sched>, shared: Arc<MachineShared>, p: usize) -> Machine {
+        let preempt_flag: *const AtomicBool = &sched.procs[p].preempt;
         Machine {
             sched,
             p: Cell::new(Some(p)),
+            preempt_flag: Cell::new(preempt_flag),
             g0: UnsafeCell::new(Context::empty()),
             current: UnsafeCell::new(None),
             pending: Cell::new(Pending::Nothing),
@@ -252,6 +277,7 @@ impl Machine {
             rand: Cell::new(0x9E37_79B9_7F4A_7C15 ^ ((shared.id as u64 + 1) << 17)),
             blocking: Cell::new(false),
             poll_ready: RefCell::new(Vec::new()),
+            trace: timeline::Buffer::new(),
             shared,
         }
     }
@@ -272,7 +298,13 @@ impl Machine {
             }
         }
         let _clear = ClearCurrent(&m.shared);
+        if let Some(timeline) = &m.sched.timeline {
+            timeline.m_started(&m);
+        }
         schedule::schedule(&m);
+        if let Some(timeline) = &m.sched.timeline {
+            timeline.flush(&m);
+        }
     }
 
     /// The P this M holds. Panics if it holds none (a scheduler bug).
@@ -290,6 +322,10 @@ impl Machine {
 
     pub fn set_p(&self, p: Option<usize>) {
         self.p.set(p);
+        self.preempt_flag.set(match p {
+            Some(p) => &self.sched.procs[p].preempt,
+            None => std::ptr::null(),
+        });
         self.shared.p.store(p.unwrap_or(NO_P), Ordering::Relaxed);
     }
 

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use grt_netpoll::{Armed, Interest, Registration};
 
-use crate::machine::Machine;
+use crate::machine::{self, Machine};
 use crate::park::{self, TaskHandle};
 use crate::sched::Sched;
 use crate::task::{Task, TaskRef, WaitReason};
@@ -61,6 +61,16 @@ pub fn poll(m: &Machine, timeout: Option<Duration>) -> usize {
 /// `netpollAdjustWaiters`): until it is queued somewhere, the deadlock
 /// detector must not conclude that nothing can wake anyone.
 pub fn ready_all(tokens: &mut Vec<usize>) {
+    if tokens.is_empty() {
+        return;
+    }
+    // SAFETY: as below; only looked at, while the token still owns it.
+    let first = unsafe { &*(tokens[0] as *const Task) };
+    if let Some(timeline) = &first.sched.timeline {
+        let m = machine::current().filter(|m| Arc::ptr_eq(&m.sched, &first.sched));
+        let detail = format!("{} tasks ready", tokens.len());
+        timeline.instant(&first.sched, m, "netpoll", &detail);
+    }
     for token in tokens.drain(..) {
         // SAFETY: the token came out of a slot, where `park_until_ready`
         // put a reference made by `Arc::into_raw`; taking it out of the slot

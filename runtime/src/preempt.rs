@@ -18,8 +18,6 @@
 //! long computation calls in its loop. A loop with none of these keeps its
 //! P for as long as it runs; other Ps still run the rest.
 
-use std::sync::atomic::Ordering;
-
 use crate::lock;
 use crate::machine::{self, Pending};
 use crate::park;
@@ -30,12 +28,8 @@ use crate::park;
 /// Does nothing outside a task.
 #[inline]
 pub fn checkpoint() {
-    if let Some(m) = machine::current() {
-        if let Some(p) = m.p_id() {
-            if m.sched.procs[p].preempt.load(Ordering::Relaxed) && m.current_task().is_some() {
-                preempted();
-            }
-        }
+    if machine::preempt_requested() {
+        preempted();
     }
 }
 
@@ -44,7 +38,10 @@ pub fn checkpoint() {
 #[cold]
 fn preempted() {
     let m = machine::current().expect("checked by checkpoint");
-    let task = m.current_task().expect("checked by checkpoint");
+    // Code on g0 (a timer's action) has nothing to preempt.
+    let Some(task) = m.current_task() else {
+        return;
+    };
     lock::pin_if_unwinding(task);
     park::switch_to_g0(m, Pending::Preempted);
 }

@@ -315,7 +315,7 @@ mod tests {
 
     /// `n` distinct tasks (ids 1..=n) of a throwaway scheduler.
     fn tasks(n: usize) -> Vec<TaskRef> {
-        let sched = Arc::new(Sched::new(1, 64 * 1024, 1));
+        let sched = Arc::new(Sched::new(1, 64 * 1024, 1, None));
         (0..n)
             .map(|_| {
                 Arc::new(Task::new(

@@ -30,6 +30,7 @@
 
 use std::env;
 use std::panic::{self, AssertUnwindSafe};
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Once};
 use std::time::Duration;
@@ -44,11 +45,12 @@ use crate::stats::bump;
 use crate::sysmon;
 use crate::task::Task;
 use crate::trace::schedtrace::{self, Monitor, Sink};
+use crate::trace::timeline::Timeline;
 
 /// Runtime configuration. Unset values come from the environment
 /// (`GRT_MAXPROCS`, `GRT_STACK_SIZE`, `GRT_MAXTHREADS`, `GRT_SCHEDTRACE`,
-/// `GRT_SCHEDDETAIL`), then from defaults (one P per CPU, 256 KiB stacks,
-/// 10,000 threads, no trace).
+/// `GRT_SCHEDDETAIL`, `GRT_TRACE`), then from defaults (one P per CPU,
+/// 256 KiB stacks, 10,000 threads, no traces).
 #[derive(Debug, Default)]
 pub struct RuntimeBuilder {
     max_procs: Option<usize>,
@@ -57,6 +59,7 @@ pub struct RuntimeBuilder {
     sched_trace: Option<Duration>,
     sched_trace_sink: Option<Sink>,
     sched_detail: Option<bool>,
+    timeline: Option<PathBuf>,
 }
 
 impl RuntimeBuilder {
@@ -118,6 +121,17 @@ impl RuntimeBuilder {
         builder
     }
 
+    /// Writes a timeline of the run to `path` in the Chrome trace-event
+    /// format (also `GRT_TRACE=<path>`): open it in ui.perfetto.dev or
+    /// chrome://tracing. One track per M and per P, a slice per task run,
+    /// instants for parks, steals, net polls and hand-offs, and arrows from
+    /// each wake-up to the run it caused. See the book's "Watching the
+    /// scheduler". The file is complete when `run` returns.
+    pub fn trace(mut self, path: impl Into<PathBuf>) -> RuntimeBuilder {
+        self.timeline = Some(path.into());
+        self
+    }
+
     /// Whether a trace adds a line per P, per M and per task (Go's
     /// `scheddetail=1`; also `GRT_SCHEDDETAIL=1`). Without a trace
     /// interval it does nothing.
@@ -166,7 +180,27 @@ impl RuntimeBuilder {
         overflow::install_handler();
         install_panic_hook();
 
-        let sched = Arc::new(Sched::new(procs, stack_size, max_threads));
+        let timeline = self
+            .timeline
+            .or_else(|| {
+                env::var_os("GRT_TRACE")
+                    .filter(|p| !p.is_empty())
+                    .map(PathBuf::from)
+            })
+            .and_then(|path| match Timeline::create(&path) {
+                Ok(timeline) => Some(timeline),
+                Err(err) => {
+                    eprintln!(
+                        "grt: cannot create the trace file {}: {err}; running without it",
+                        path.display()
+                    );
+                    None
+                }
+            });
+        let sched = Arc::new(Sched::new(procs, stack_size, max_threads, timeline));
+        if let Some(timeline) = &sched.timeline {
+            (0..procs).for_each(|p| timeline.p_exists(p));
+        }
         {
             let mut locked = sched.locked.lock();
             for p in (1..procs).rev() {
@@ -228,6 +262,11 @@ impl RuntimeBuilder {
             thread.handle.join().expect("grt: an M thread panicked");
         }
         sysmon.join().expect("grt: the sysmon thread panicked");
+        if let Some(timeline) = &sched.timeline {
+            if let Err(err) = timeline.finish() {
+                eprintln!("grt: finishing the trace file failed: {err}");
+            }
+        }
         release_leftover_tasks(&sched);
         // Stops and joins the trace thread (it is dropped on unwinding too).
         drop(monitor);

@@ -27,6 +27,7 @@ use crate::run_queue;
 use crate::stack::Stack;
 use crate::sysmon::SysmonNote;
 use crate::task::{TaskId, TaskRef};
+use crate::trace::timeline::Timeline;
 
 /// Stacks the runtime-wide pool keeps for Ps whose caches run dry; beyond
 /// this a spilled stack is unmapped. Go's global `stackpool` is unbounded
@@ -99,10 +100,17 @@ pub struct Sched {
     /// Most OS threads the runtime may start for Ms (Go's
     /// `debug.SetMaxThreads`); `GRT_MAXTHREADS`.
     pub max_threads: usize,
+    /// The `GRT_TRACE` timeline, if one is being written.
+    pub timeline: Option<Timeline>,
 }
 
 impl Sched {
-    pub fn new(nprocs: usize, default_stack_size: usize, max_threads: usize) -> Sched {
+    pub fn new(
+        nprocs: usize,
+        default_stack_size: usize,
+        max_threads: usize,
+        timeline: Option<Timeline>,
+    ) -> Sched {
         assert!(nprocs > 0, "a runtime needs at least one P");
         Sched {
             procs: (0..nprocs).map(Processor::new).collect(),
@@ -121,6 +129,7 @@ impl Sched {
             poll_until: AtomicU64::new(0),
             sysmon: SysmonNote::default(),
             max_threads,
+            timeline,
             global_len: AtomicUsize::new(0),
             npidle: AtomicUsize::new(0),
             nmspinning: AtomicUsize::new(0),

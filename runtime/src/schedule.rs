@@ -68,6 +68,7 @@ use crate::run_queue::Overflow;
 use crate::sched::{Locked, Sched};
 use crate::stats::bump;
 use crate::task::{TaskRef, TaskState, WaitReason, TOKEN_EMPTY, TOKEN_PARKED};
+use crate::trace::timeline::Timeline;
 
 /// Go's constant from `schedule`: how often the global queue goes first.
 const GLOBAL_QUEUE_EVERY: u32 = 61;
@@ -304,6 +305,10 @@ fn steal_work(m: &Machine, p: &Processor) -> Option<TaskRef> {
             if let Some((task, stolen)) = p.runq.steal_half(&victim.runq, last_round) {
                 bump(&p.counters.steals, 1);
                 bump(&p.counters.tasks_stolen, stolen as u64);
+                if let Some(timeline) = &sched.timeline {
+                    let detail = format!("{stolen} tasks from P{}", victim.id);
+                    timeline.instant(sched, Some(m), "steal", &detail);
+                }
                 return Some(task);
             }
         }
@@ -361,6 +366,10 @@ fn execute(m: &Machine, mut task: TaskRef, inherit_time: bool) {
     loop {
         task.set_state(TaskState::Running);
         let to = task.context.get();
+        let began_on = m.p_id().expect("execute holds a P");
+        if let Some(timeline) = &sched.timeline {
+            timeline.run_begin(m, began_on, &task);
+        }
         // The M holds the task's reference while it runs (moved, not
         // cloned: no atomic traffic on the switch path).
         m.set_current(task);
@@ -370,6 +379,9 @@ fn execute(m: &Machine, mut task: TaskRef, inherit_time: bool) {
         // context lives in this Machine for the whole switch.
         unsafe { arch::switch(m.g0.get(), to) };
         task = m.take_current().expect("the task we ran is current");
+        if let Some(timeline) = &sched.timeline {
+            trace_run_end(timeline, m, began_on);
+        }
         if m.pending.get() == Pending::ExitBlocking {
             // The task has no P to come back to (blocking.rs).
             m.pending.set(Pending::Nothing);
@@ -448,6 +460,24 @@ fn execute(m: &Machine, mut task: TaskRef, inherit_time: bool) {
     }
 }
 
+/// Ends a run's slice on the `GRT_TRACE` timeline, saying why it ended
+/// (cold: only with a trace).
+#[cold]
+fn trace_run_end(timeline: &Timeline, m: &Machine, began_on: usize) {
+    let why = match m.pending.get() {
+        Pending::Yield => "yield".to_string(),
+        Pending::Preempted => "preempted".to_string(),
+        Pending::Park(reason) => {
+            timeline.instant(&m.sched, Some(m), "park", reason.as_str());
+            format!("park: {}", reason.as_str())
+        }
+        Pending::Exit => "exit".to_string(),
+        Pending::ExitBlocking => "back from blocking, no P".to_string(),
+        Pending::Nothing => String::new(),
+    };
+    timeline.run_end(m, began_on, &why);
+}
+
 /// A task that has never run gets its stack now. If none can be had, its
 /// joiner learns why and the task is dropped; returns whether it can run.
 fn give_stack_on_first_run(m: &Machine, p: &Processor, task: &TaskRef) -> bool {
@@ -500,6 +530,12 @@ pub fn ready(task: TaskRef) {
         // Nothing will run it again; queueing it would only keep the dead
         // runtime alive through the task's reference to it.
         return;
+    }
+    if let Some(timeline) = &sched.timeline {
+        timeline.ready(
+            machine::current().filter(|m| Arc::ptr_eq(&m.sched, &sched)),
+            &task,
+        );
     }
     match machine::current() {
         Some(m) if Arc::ptr_eq(&m.sched, &sched) && m.p_id().is_some() => {

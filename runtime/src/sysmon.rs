@@ -214,6 +214,10 @@ fn retake(sched: &Arc<Sched>, now: u64, seen: &mut [Seen]) -> usize {
             retaken += 1;
             // We hold the P now, so the holder-only counter is ours to bump.
             bump(&p.counters.retaken, 1);
+            if let Some(timeline) = &sched.timeline {
+                let detail = format!("P{} from an M in a blocking call", p.id);
+                timeline.instant(sched, None, "retake", &detail);
+            }
             schedule::hand_off_p(sched, p.id);
         }
     }

@@ -23,7 +23,7 @@ use std::cell::{Cell, UnsafeCell};
 use std::fmt;
 use std::io;
 use std::num::NonZeroU64;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 
 use crate::arch::Context;
@@ -208,6 +208,9 @@ pub struct Task {
     /// Whether lock.rs pinned this task to its thread because it parked
     /// while unwinding a panic.
     pub(crate) pinned_for_unwind: Cell<bool>,
+    /// With `GRT_TRACE`: the flow arrow from whoever readied the task to
+    /// its next run (trace/timeline.rs); 0 for none.
+    pub(crate) trace_flow: AtomicU64,
 }
 
 // SAFETY: the UnsafeCell fields are only accessed by the single M that owns
@@ -236,6 +239,7 @@ impl Task {
             main: UnsafeCell::new(Some(main)),
             locked_to: UnsafeCell::new(None),
             pinned_for_unwind: Cell::new(false),
+            trace_flow: AtomicU64::new(0),
         }
     }
 

@@ -1,6 +1,6 @@
-//! Watching the scheduler from outside it: Go's `GODEBUG=schedtrace` now
-//! (`schedtrace.rs`); the timeline trace and the debugger's view of tasks
-//! belong here too when they come.
+//! Watching the scheduler from outside it: Go's `GODEBUG=schedtrace`
+//! (`schedtrace.rs`) and a timeline in Chrome's trace format, Go's
+//! `go tool trace` (`timeline.rs`).
 //!
 //! What lives here only reads the scheduler. Whatever it needs to see is
 //! published by the scheduler where it already changes (atomics written on
@@ -9,3 +9,4 @@
 //! watching changes little of what is watched.
 
 pub mod schedtrace;
+pub mod timeline;
