@@ -48,6 +48,13 @@ impl TaskList {
         tasks.push(Arc::downgrade(task));
     }
 
+    /// Adds the live tasks' states to `counts`, indexed by `TaskState`.
+    pub fn count_states(&self, counts: &mut [usize; 5]) {
+        for task in self.tasks.lock().iter().filter_map(Weak::upgrade) {
+            counts[task.state() as usize] += 1;
+        }
+    }
+
     /// The tasks still alive.
     pub fn live(&self) -> Vec<Arc<Task>> {
         self.tasks.lock().iter().filter_map(Weak::upgrade).collect()

@@ -19,6 +19,7 @@
 use std::cell::RefMut;
 use std::io;
 use std::os::fd::RawFd;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -32,9 +33,15 @@ use crate::time::{self, heap::TimerShared};
 
 /// Polls `sched`'s poller into `ready` (tokens appended).
 pub fn poll_into(sched: &Sched, timeout: Option<Duration>, ready: &mut Vec<usize>) {
-    if let Err(err) = sched.poller.poll(timeout, ready) {
+    match sched.poller.poll(timeout, ready) {
+        Ok(found) => {
+            sched.net_polls.fetch_add(1, Ordering::Relaxed);
+            sched
+                .net_polled_ready
+                .fetch_add(found as u64, Ordering::Relaxed);
+        }
         // epoll_wait fails only on a bad descriptor or buffer: a bug.
-        panic!("grt: epoll_wait failed: {err}");
+        Err(err) => panic!("grt: epoll_wait failed: {err}"),
     }
 }
 

@@ -102,6 +102,9 @@ pub struct Sched {
     pub max_threads: usize,
     /// The `GRT_TRACE` timeline, if one is being written.
     pub timeline: Option<Timeline>,
+    /// Net polls made (`epoll_wait` calls), and the tasks they readied.
+    pub net_polls: AtomicU64,
+    pub net_polled_ready: AtomicU64,
 }
 
 impl Sched {
@@ -130,6 +133,8 @@ impl Sched {
             sysmon: SysmonNote::default(),
             max_threads,
             timeline,
+            net_polls: AtomicU64::new(0),
+            net_polled_ready: AtomicU64::new(0),
             global_len: AtomicUsize::new(0),
             npidle: AtomicUsize::new(0),
             nmspinning: AtomicUsize::new(0),

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::park::machine_for;
 use crate::sched::Sched;
+use crate::task::TaskState;
 
 /// Events on one P since the runtime started.
 #[derive(Debug, Default)]
@@ -61,6 +62,12 @@ pub struct Stats {
     pub local_queues: Vec<usize>,
     /// Tasks spawned and not yet ended (the main task included).
     pub live_tasks: u64,
+    /// Live tasks by state, counted one by one from the task lists (so a
+    /// snapshot of a runtime with a million tasks takes a while).
+    pub runnable_tasks: usize,
+    pub running_tasks: usize,
+    pub waiting_tasks: usize,
+    pub syscall_tasks: usize,
     pub spawned: u64,
     pub steals: u64,
     pub tasks_stolen: u64,
@@ -70,6 +77,9 @@ pub struct Stats {
     pub retaken: u64,
     /// Tasks parked waiting for a socket.
     pub net_waiters: usize,
+    /// Net polls (`epoll_wait` calls) made, and tasks they readied.
+    pub net_polls: u64,
+    pub net_polled_ready: u64,
 }
 
 /// A snapshot of the current runtime's scheduler. Panics outside a task.
@@ -93,6 +103,10 @@ impl Stats {
                 .sum()
         };
         let spawned = sum(|c| &c.spawned);
+        let mut states = [0usize; 5];
+        for p in sched.procs.iter() {
+            p.all_tasks.count_states(&mut states);
+        }
         Stats {
             procs: sched.procs.len(),
             idle_procs: sched.npidle.load(Ordering::Relaxed),
@@ -103,6 +117,10 @@ impl Stats {
             local_queues: sched.procs.iter().map(|p| p.runq.len()).collect(),
             // Counters are read one after another, not atomically together.
             live_tasks: spawned.saturating_sub(sum(|c| &c.exited)),
+            runnable_tasks: states[TaskState::Runnable as usize],
+            running_tasks: states[TaskState::Running as usize],
+            waiting_tasks: states[TaskState::Waiting as usize],
+            syscall_tasks: states[TaskState::Syscall as usize],
             spawned,
             steals: sum(|c| &c.steals),
             tasks_stolen: sum(|c| &c.tasks_stolen),
@@ -111,6 +129,8 @@ impl Stats {
             preempted: sum(|c| &c.preempted),
             retaken: sum(|c| &c.retaken),
             net_waiters: sched.poller.waiters(),
+            net_polls: sched.net_polls.load(Ordering::Relaxed),
+            net_polled_ready: sched.net_polled_ready.load(Ordering::Relaxed),
         }
     }
 }

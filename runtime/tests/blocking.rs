@@ -227,3 +227,28 @@ fn run_does_not_wait_for_a_blocking_call_left_behind() {
     // Run has returned: let the abandoned call end, its thread exits.
     let _ = release.send(());
 }
+
+#[test]
+fn stats_count_tasks_by_state() {
+    let stats = RuntimeBuilder::new().max_procs(2).run(|| {
+        let (release_w, held) = std::sync::mpsc::channel::<()>();
+        let (release_p, parked_rx) = grt::chan::bounded::<()>(0);
+        let w = grt::go(move || grt::blocking(move || held.recv().unwrap()));
+        let p = grt::go(move || parked_rx.recv().unwrap());
+        let (w_task, p_task) = (w.task().clone(), p.task().clone());
+        while w_task.state() != grt::TaskState::Syscall || p_task.state() != grt::TaskState::Waiting
+        {
+            grt::yield_now();
+        }
+        let stats = grt::stats();
+        release_w.send(()).unwrap();
+        release_p.send(()).unwrap();
+        w.join().unwrap();
+        p.join().unwrap();
+        stats
+    });
+    assert_eq!(stats.syscall_tasks, 1, "{stats:?}");
+    assert!(stats.waiting_tasks >= 1, "{stats:?}");
+    // The main task took the snapshot, running.
+    assert!(stats.running_tasks >= 1, "{stats:?}");
+}
