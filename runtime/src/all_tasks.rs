@@ -19,7 +19,7 @@ use crate::task::Task;
 /// One P's share of the runtime's tasks.
 pub struct TaskList {
     /// Tasks spawned on this P, possibly dead.
-    tasks: Mutex<Vec<Weak<Task>>>,
+    pub(crate) tasks: Mutex<Vec<Weak<Task>>>,
     /// The length at which the next registration sweeps out the dead: twice
     /// what the last sweep left, so sweeping stays amortised O(1) per
     /// spawn. Changed only under `tasks`' lock.

@@ -75,11 +75,17 @@
 //!   `GRT_STACK_SIZE` or [`Builder::stack_size`] to change it); running off
 //!   the end aborts the process with a report naming the task.
 
+// gdb's `info tasks`, `task N bt` and `info procs`, carried in the
+// `.debug_gdb_scripts` section of every binary that links grt; debug.rs
+// says what they read, the book's "Watching the scheduler" how to use them.
+#![debugger_visualizer(gdb_script_file = "../gdb/grt.py")]
+
 mod all_tasks;
 mod arch;
 mod blocking;
 pub mod chan;
 mod checkdead;
+mod debug;
 mod join;
 mod lock;
 mod machine;

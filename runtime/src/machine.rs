@@ -72,7 +72,7 @@ pub struct MachineShared {
     /// M id, for traces and thread names.
     pub id: usize,
     /// The P the M holds, `NO_P` if none (a copy of `Machine::p`).
-    p: AtomicUsize,
+    pub(crate) p: AtomicUsize,
     /// Looking for work without having found any (Go's `m.spinning`).
     pub spinning: OwnFlag,
     /// A task is locked to this M (Go's `m.lockedg`): while it is parked

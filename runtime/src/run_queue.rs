@@ -37,13 +37,13 @@ pub const LEN: u32 = 256;
 /// A P's run queue.
 pub struct RunQueue {
     /// Next slot to take from; advanced by the owner and by thieves (CAS).
-    head: AtomicU32,
+    pub(crate) head: AtomicU32,
     /// Next free slot; written only by the owner.
-    tail: AtomicU32,
+    pub(crate) tail: AtomicU32,
     /// The ring itself, inline so that a slot is one masked index away.
     slots: [AtomicPtr<Task>; LEN as usize],
     /// The task to run next, ahead of the ring.
-    runnext: AtomicPtr<Task>,
+    pub(crate) runnext: AtomicPtr<Task>,
 }
 
 /// Where the owner's `put` sent the tasks that did not fit.

@@ -198,6 +198,8 @@ impl RuntimeBuilder {
                 }
             });
         let sched = Arc::new(Sched::new(procs, stack_size, max_threads, timeline));
+        // Listed for debuggers until `run` returns (debug.rs).
+        let _debugger = crate::debug::register(&sched);
         if let Some(timeline) = &sched.timeline {
             (0..procs).for_each(|p| timeline.p_exists(p));
         }

@@ -80,9 +80,9 @@ pub fn page_size() -> usize {
 #[derive(Debug)]
 pub struct Stack {
     /// Lowest address of the mapping (the guard starts here).
-    base: NonNull<u8>,
+    pub(crate) base: NonNull<u8>,
     /// Length of the whole mapping, guard included.
-    len: usize,
+    pub(crate) len: usize,
 }
 
 // SAFETY: a Stack is exclusively owned memory; moving it between threads is

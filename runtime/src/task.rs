@@ -191,9 +191,9 @@ pub struct Task {
     /// The runtime this task belongs to; a wake-up from anywhere goes there.
     pub sched: Arc<Sched>,
     /// A `TaskState`.
-    state: AtomicU8,
+    pub(crate) state: AtomicU8,
     /// A `WaitReason`, meaningful while `Waiting`.
-    wait_reason: AtomicU8,
+    pub(crate) wait_reason: AtomicU8,
     /// TOKEN_EMPTY, TOKEN_PARKED or TOKEN_NOTIFIED.
     pub(crate) token: AtomicU8,
     /// Saved registers while the task is not running (Go's `gobuf`).
