@@ -310,3 +310,68 @@ fn sockets_work_from_plain_threads_too() {
     server.join().unwrap();
     assert_eq!(&back, b"plain");
 }
+
+#[test]
+fn a_read_deadline_bounds_every_later_read_until_cleared() {
+    RuntimeBuilder::new().run(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut conn = TcpStream::connect(addr).unwrap();
+        let (mut peer, _) = listener.accept().unwrap();
+        let deadline = Instant::now() + Duration::from_millis(50);
+        conn.set_read_deadline(Some(deadline)).unwrap();
+        let err = conn.read(&mut [0u8; 8]).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert!(Instant::now() >= deadline, "gave up before the deadline");
+        // Still past the deadline: the next read fails too, without waiting.
+        let err = conn.read(&mut [0u8; 8]).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        // Cleared, a read waits for the data again.
+        conn.set_read_deadline(None).unwrap();
+        peer.write_all(b"late").unwrap();
+        let mut buf = [0u8; 4];
+        conn.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"late");
+    });
+}
+
+#[test]
+fn non_blocking_mode_hands_would_block_back() {
+    RuntimeBuilder::new().run(|| {
+        let (a, mut b) = UnixStream::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        let err = (&a).read(&mut [0u8; 8]).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+        b.write_all(b"now").unwrap();
+        let deadline = Instant::now() + PATIENCE;
+        let n = loop {
+            match (&a).read(&mut [0u8; 8]) {
+                Ok(n) => break n,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    assert!(Instant::now() < deadline, "the data never arrived");
+                    grt::yield_now();
+                }
+                Err(err) => panic!("{err}"),
+            }
+        };
+        assert_eq!(n, 3);
+    });
+}
+
+#[test]
+fn shutting_down_a_listener_wakes_its_acceptor() {
+    let accepted = RuntimeBuilder::new().run(|| {
+        let listener = Arc::new(TcpListener::bind("127.0.0.1:0").unwrap());
+        let acceptor = {
+            let listener = Arc::clone(&listener);
+            grt::go(move || listener.accept().map(|_| ()))
+        };
+        let task = acceptor.task().clone();
+        while task.wait_reason() != grt::WaitReason::IoWait {
+            grt::yield_now();
+        }
+        listener.shutdown().unwrap();
+        acceptor.join().unwrap()
+    });
+    assert!(accepted.is_err(), "accept returned a connection");
+}

@@ -141,6 +141,39 @@ macro_rules! stream_io {
                     .set_timeout(grt_netpoll::Interest::Write, timeout)
             }
 
+            /// Go's `SetReadDeadline`: every read that has to wait fails
+            /// with `TimedOut` once `deadline` has passed, until it is
+            /// changed (`None` clears it). With a read timeout too, whichever
+            /// comes first applies. Lets a server bound a whole request
+            /// head, however slowly it trickles in.
+            pub fn set_read_deadline(
+                &self,
+                deadline: Option<std::time::Instant>,
+            ) -> std::io::Result<()> {
+                self.inner
+                    .set_deadline(grt_netpoll::Interest::Read, deadline);
+                Ok(())
+            }
+
+            /// Go's `SetWriteDeadline`; see
+            /// [`set_read_deadline`](Self::set_read_deadline).
+            pub fn set_write_deadline(
+                &self,
+                deadline: Option<std::time::Instant>,
+            ) -> std::io::Result<()> {
+                self.inner
+                    .set_deadline(grt_netpoll::Interest::Write, deadline);
+                Ok(())
+            }
+
+            /// std's `set_nonblocking`: in non-blocking mode an operation
+            /// that would wait fails with `WouldBlock` instead (to peek at
+            /// whether an idle connection is still alive, say).
+            pub fn set_nonblocking(&self, nonblocking: bool) -> std::io::Result<()> {
+                self.inner.set_nonblocking(nonblocking);
+                Ok(())
+            }
+
             pub fn read_timeout(&self) -> std::io::Result<Option<std::time::Duration>> {
                 Ok(self.inner.timeout(grt_netpoll::Interest::Read))
             }

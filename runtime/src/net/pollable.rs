@@ -29,7 +29,7 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -52,6 +52,19 @@ pub(crate) struct Pollable<S: AsRawFd> {
     /// Read and write timeouts in nanoseconds, 0 for none (std's
     /// `set_read_timeout` semantics: each call gets the whole timeout).
     timeouts: [AtomicU64; 2],
+    /// Read and write deadlines (Go's `SetReadDeadline`: one instant for
+    /// every call until changed), as nanoseconds after [`deadline_epoch`],
+    /// 0 for none.
+    deadlines: [AtomicU64; 2],
+    /// std's `set_nonblocking(true)`: `WouldBlock` goes back to the caller
+    /// instead of parking it.
+    nonblocking: AtomicBool,
+}
+
+/// Time zero of the stored deadlines (any fixed instant will do).
+fn deadline_epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
 }
 
 fn index(interest: Interest) -> usize {
@@ -69,6 +82,8 @@ impl<S: AsRawFd> Pollable<S> {
             registration: OnceLock::new(),
             turns: [Mutex::new(()), Mutex::new(())],
             timeouts: [AtomicU64::new(0), AtomicU64::new(0)],
+            deadlines: [AtomicU64::new(0), AtomicU64::new(0)],
+            nonblocking: AtomicBool::new(false),
         }
     }
 
@@ -79,24 +94,22 @@ impl<S: AsRawFd> Pollable<S> {
 
     /// Runs `op` on the socket until it does anything but `WouldBlock`,
     /// waiting for `interest` readiness in between, until the direction's
-    /// timeout (if set) has passed.
+    /// timeout or deadline (whichever is set and comes first) has passed;
+    /// in non-blocking mode, just once.
     pub fn io<R>(
         &self,
         interest: Interest,
         mut op: impl FnMut(&S) -> io::Result<R>,
     ) -> io::Result<R> {
         checkpoint();
-        let deadline = self.timeout(interest).map(deadline_after);
-        self.io_until(interest, deadline, &mut op)
-    }
-
-    /// [`io`](Self::io) with an explicit deadline (`None`: wait for ever).
-    pub fn io_until<R>(
-        &self,
-        interest: Interest,
-        deadline: Option<Instant>,
-        mut op: impl FnMut(&S) -> io::Result<R>,
-    ) -> io::Result<R> {
+        if self.nonblocking.load(Ordering::Relaxed) {
+            return op(&self.io);
+        }
+        let timeout = self.timeout(interest).map(deadline_after);
+        let deadline = match (timeout, self.deadline(interest)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         loop {
             match op(&self.io) {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
@@ -109,6 +122,9 @@ impl<S: AsRawFd> Pollable<S> {
 
     /// Blocks until the socket may be ready for `interest`, or `deadline`.
     pub fn wait(&self, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
+        if deadline.is_some_and(|d| d <= Instant::now()) {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
         let fd = self.io.as_raw_fd();
         if machine::current().and_then(|m| m.current_task()).is_none() {
             return netpoll::block_thread_until_ready(fd, interest, deadline);
@@ -159,6 +175,30 @@ impl<S: AsRawFd> Pollable<S> {
         Ok(())
     }
 
+    pub fn deadline(&self, interest: Interest) -> Option<Instant> {
+        match self.deadlines[index(interest)].load(Ordering::Relaxed) {
+            0 => None,
+            nanos => Some(deadline_epoch() + Duration::from_nanos(nanos - 1)),
+        }
+    }
+
+    /// Go's `SetReadDeadline`/`SetWriteDeadline`: calls in that direction
+    /// fail with `TimedOut` once `deadline` has passed, if they have to
+    /// wait; `None` clears it.
+    pub fn set_deadline(&self, interest: Interest, deadline: Option<Instant>) {
+        let nanos = deadline.map_or(0, |d| {
+            let since = d.saturating_duration_since(deadline_epoch()).as_nanos();
+            // +1 so that the epoch itself is not "none".
+            since.min(u128::from(u64::MAX - 1)) as u64 + 1
+        });
+        self.deadlines[index(interest)].store(nanos, Ordering::Relaxed);
+    }
+
+    /// std's `set_nonblocking`.
+    pub fn set_nonblocking(&self, nonblocking: bool) {
+        self.nonblocking.store(nonblocking, Ordering::Relaxed);
+    }
+
     /// A handle to the same socket through a new descriptor (`dup`), with
     /// this one's timeouts and a registration of its own.
     pub fn try_clone_with(
@@ -166,9 +206,17 @@ impl<S: AsRawFd> Pollable<S> {
         clone: impl FnOnce(&S) -> io::Result<S>,
     ) -> io::Result<Pollable<S>> {
         let copy = Pollable::new(clone(&self.io)?);
-        for (to, from) in copy.timeouts.iter().zip(&self.timeouts) {
+        let fields = [
+            (&copy.timeouts, &self.timeouts),
+            (&copy.deadlines, &self.deadlines),
+        ];
+        for (to, from) in fields
+            .into_iter()
+            .flat_map(|(to, from)| to.iter().zip(from))
+        {
             to.store(from.load(Ordering::Relaxed), Ordering::Relaxed);
         }
+        copy.set_nonblocking(self.nonblocking.load(Ordering::Relaxed));
         Ok(copy)
     }
 

@@ -70,6 +70,21 @@ impl TcpListener {
         self.inner.get().local_addr()
     }
 
+    /// Stops accepting (Go's `Listener.Close`, as far as a shared
+    /// listener can): a task blocked in [`accept`](Self::accept) wakes up
+    /// with an error, and later accepts fail. The descriptor stays open
+    /// until the listener is dropped.
+    pub fn shutdown(&self) -> io::Result<()> {
+        SockRef::from(self.inner.get()).shutdown(std::net::Shutdown::Both)
+    }
+
+    /// std's `set_nonblocking`: an accept with no connection waiting fails
+    /// with `WouldBlock` instead of parking.
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.inner.set_nonblocking(nonblocking);
+        Ok(())
+    }
+
     /// Adopts a std listener, switching it to non-blocking mode.
     pub fn from_std(listener: stdnet::TcpListener) -> io::Result<TcpListener> {
         listener.set_nonblocking(true)?;

@@ -5,7 +5,7 @@ use std::fmt;
 use std::io;
 use std::net::{self as stdnet, SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use grt_netpoll::Interest;
 
@@ -93,6 +93,25 @@ impl UdpSocket {
 
     pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         self.inner.set_timeout(Interest::Write, timeout)
+    }
+
+    /// Go's `SetReadDeadline`: receives that have to wait fail with
+    /// `TimedOut` once `deadline` has passed (`None` clears it).
+    pub fn set_read_deadline(&self, deadline: Option<Instant>) -> io::Result<()> {
+        self.inner.set_deadline(Interest::Read, deadline);
+        Ok(())
+    }
+
+    pub fn set_write_deadline(&self, deadline: Option<Instant>) -> io::Result<()> {
+        self.inner.set_deadline(Interest::Write, deadline);
+        Ok(())
+    }
+
+    /// std's `set_nonblocking`: a receive or send that would wait fails
+    /// with `WouldBlock` instead.
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.inner.set_nonblocking(nonblocking);
+        Ok(())
     }
 
     pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
