@@ -1,0 +1,73 @@
+//! # grt-chat: gorilla's chat hub on grt
+//!
+//! gorilla/websocket's `examples/chat` is the classic demonstration of
+//! Go's style for servers: a goroutine per connection (two, in fact), one
+//! goroutine owning the shared state, channels between them, and `select`
+//! to wait on several at once. This crate is that program on grt, written
+//! as blocking code on tasks, with what a real deployment adds: rooms,
+//! history for newcomers, an origin check, limits on every input, and a
+//! graceful shutdown.
+//!
+//! ```text
+//! cargo run --release -p grt-chat --bin chat -- --addr 127.0.0.1:8080
+//! ```
+//!
+//! and open <http://127.0.0.1:8080/> in two browser tabs;
+//! `/?room=NAME` for another room. `GRT_SCHEDTRACE=1000` in front shows
+//! the scheduler at work: two parked tasks per client, and one hub.
+//!
+//! ## The pieces, and their gorilla counterparts
+//! | file | what | gorilla |
+//! |---|---|---|
+//! | `hub.rs` | the task that owns the rooms; `select!` over register, unregister, posts | `hub.go` |
+//! | `room.rs` | a room's members and history; dropping a client that cannot keep up | `Hub.run`'s broadcast case |
+//! | `client.rs` | one connection: two pumps, how they share it, how it ends | `client.go`: `Client`, `serveWs` |
+//! | `read_pump.rs` | socket → hub: limits, pong deadline, close codes | `readPump` |
+//! | `write_pump.rs` | hub → socket: batching, pings, the closing handshake | `writePump` |
+//! | `socket.rs` | Go-style deadlines over grt's timeouts | `SetReadDeadline`, `SetWriteDeadline` |
+//! | `http.rs` | reading a request head within limits, writing a response | Go's `net/http` |
+//! | `upgrade.rs` | the WebSocket handshake and the origin check | `Upgrader.Upgrade`, `checkSameOrigin` |
+//! | `server.rs` | accept loop, routing, graceful shutdown | `main.go`, `serveHome` |
+//! | `signal.rs` | Ctrl-C as a channel | `signal.Notify` |
+//! | `config.rs` | every limit and timing, gorilla's by default | the constants in `client.go` |
+//! | `home.html` | the page | `home.html` |
+//!
+//! ## The life of a message
+//! 1. A browser sends a text frame. The sender's read pump, parked in
+//!    `read` on the net poller, wakes with it, tidies it (newlines become
+//!    spaces) and sends it to the hub's post channel.
+//! 2. The hub, parked in `select!`, wakes with the post, adds it to the
+//!    room's history and `try_send`s it into each member's send queue. A
+//!    member whose queue is full is dismissed on the spot: the hub never
+//!    waits for a client.
+//! 3. Each member's write pump, parked in its own `select!`, wakes, takes
+//!    the message and everything queued behind it, and writes them as one
+//!    frame, one message per line.
+//! 4. The browser splits the frame on newlines and shows the lines.
+//!
+//! Every step is a task parking and being readied by another: no locks
+//! around shared state, because no state is shared: the hub's rooms
+//! belong to the hub's task, each connection's protocol state to its
+//! pumps.
+//!
+//! ## Using it as a library
+//! [`Server::start`] runs a server in the current runtime and returns a
+//! handle ([`Server::stats`], [`Server::shutdown`]); a process may run
+//! several, each with its own [`Hub`]. The `chat` binary (`src/main.rs`)
+//! is a command line around it.
+
+mod client;
+mod config;
+mod http;
+mod hub;
+mod read_pump;
+mod room;
+mod server;
+pub mod signal;
+mod socket;
+mod upgrade;
+mod write_pump;
+
+pub use config::{Config, ConfigError};
+pub use hub::{Hub, HubStats};
+pub use server::{Server, ServerStats, HOME_PAGE};

@@ -1,0 +1,172 @@
+//! [`BufConn`]: a connection with a read buffer (Go's `bufio.Reader` over a
+//! `net.Conn`, which `net/http` keeps per connection on both sides).
+//!
+//! A head has to be read in pieces of unknown size, and the last piece
+//! usually carries more than the head: the start of the body, or a whole
+//! pipelined request. Those bytes stay in the buffer, and everything that
+//! reads the connection afterwards (body decoders, the next head, a
+//! WebSocket tunnel) reads through it first. Losing them would corrupt the
+//! stream, which is why a connection is only ever read through its
+//! `BufConn` and why [`BufConn::into_parts`] hands the leftover out.
+//!
+//! Large reads skip the buffer: when it is empty and the caller's buffer
+//! is at least as large as ours, the socket reads straight into the
+//! caller's (as `bufio.Reader.Read` does), so streaming a body costs no
+//! extra copy.
+//!
+//! Timeouts stay the socket's business ([`Socket`]): the head reader sets
+//! one before each read, from its deadline.
+
+use std::io::{self, Read, Write};
+use std::time::Duration;
+
+use grt::net::TcpStream;
+
+/// A byte stream with read and write timeouts: what the HTTP code needs
+/// from a socket. Implemented by [`grt::net::TcpStream`].
+pub trait Socket: Read + Write {
+    /// Makes each later read fail with `TimedOut` after `timeout` without
+    /// data (`None`: wait for ever).
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
+    /// The same for writes that cannot proceed.
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
+}
+
+impl Socket for TcpStream {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        TcpStream::set_read_timeout(self, timeout)
+    }
+
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        TcpStream::set_write_timeout(self, timeout)
+    }
+}
+
+/// A connection `S` read through a buffer (module doc).
+pub struct BufConn<S> {
+    io: S,
+    buf: Box<[u8]>,
+    /// `buf[start..end]` holds bytes read but not yet consumed.
+    start: usize,
+    end: usize,
+}
+
+impl<S: Read> BufConn<S> {
+    /// Wraps `io` with a buffer of `capacity` bytes, which bounds how much
+    /// a single [`fill`](Self::fill) can gather (and so the largest head).
+    pub fn new(io: S, capacity: usize) -> BufConn<S> {
+        BufConn {
+            io,
+            buf: vec![0u8; capacity].into_boxed_slice(),
+            start: 0,
+            end: 0,
+        }
+    }
+
+    pub fn get_ref(&self) -> &S {
+        &self.io
+    }
+
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.io
+    }
+
+    /// The connection and the bytes read from it but not consumed.
+    pub fn into_parts(self) -> (S, Vec<u8>) {
+        let leftover = self.buf[self.start..self.end].to_vec();
+        (self.io, leftover)
+    }
+
+    /// Bytes read but not yet consumed.
+    pub fn buffered(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    /// Marks the first `n` buffered bytes as used.
+    pub fn consume(&mut self, n: usize) {
+        assert!(n <= self.end - self.start, "consumed more than buffered");
+        self.start += n;
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    /// Whether the buffer holds as much as it can.
+    pub fn is_full(&self) -> bool {
+        self.end - self.start == self.buf.len()
+    }
+
+    /// Reads more bytes after those buffered (moving those to the front
+    /// first if they do not leave room). Returns how many came: 0 means
+    /// end of stream. Fails if the buffer is already full.
+    pub fn fill(&mut self) -> io::Result<usize> {
+        if self.is_full() {
+            return Err(io::Error::new(
+                io::ErrorKind::OutOfMemory,
+                "read buffer is full",
+            ));
+        }
+        if self.end == self.buf.len() {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        loop {
+            match self.io.read(&mut self.buf[self.end..]) {
+                Ok(n) => {
+                    self.end += n;
+                    return Ok(n);
+                }
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) => return Err(err),
+            }
+        }
+    }
+}
+
+impl<S: Read> Read for BufConn<S> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.start == self.end {
+            if out.len() >= self.buf.len() {
+                return self.io.read(out);
+            }
+            if self.fill()? == 0 {
+                return Ok(0);
+            }
+        }
+        let n = out.len().min(self.end - self.start);
+        out[..n].copy_from_slice(&self.buf[self.start..self.start + n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_what_it_read_past_the_point_of_interest() {
+        let mut conn = BufConn::new(&b"HEAD\r\n\r\nbody"[..], 64);
+        conn.fill().unwrap();
+        assert_eq!(conn.buffered(), b"HEAD\r\n\r\nbody");
+        conn.consume(8);
+        let mut rest = String::new();
+        conn.read_to_string(&mut rest).unwrap();
+        assert_eq!(rest, "body");
+    }
+
+    #[test]
+    fn compacts_when_the_end_is_reached() {
+        let mut conn = BufConn::new(&b"abcdefgh"[..], 4);
+        assert_eq!(conn.fill().unwrap(), 4);
+        assert!(conn.is_full());
+        assert!(conn.fill().is_err());
+        conn.consume(3);
+        assert_eq!(conn.fill().unwrap(), 3);
+        assert_eq!(conn.buffered(), b"defg");
+        let (_, leftover) = conn.into_parts();
+        assert_eq!(leftover, b"defg");
+    }
+}

@@ -1,0 +1,275 @@
+//! One client connection, served by one task from accept to close (Go's
+//! `http.conn.serve`).
+//!
+//! The loop, once per request on a keep-alive connection:
+//! 1. Read the head (http/head.rs): the first-byte wait is the header
+//!    timeout on a new connection, the keep-alive timeout on a reused one;
+//!    running out of it, or the client closing, ends the connection
+//!    quietly. A head too slow, too large or malformed is answered 408,
+//!    431 or 400 and the connection closed.
+//! 2. Decide the body's length (http/framing.rs). A head that could be
+//!    read two ways is answered 400 and the connection closed: nothing
+//!    after it on the connection can be trusted (request smuggling).
+//! 3. Hand the request to the handler, inside `catch_unwind`: a panic in a
+//!    middleware or a hook becomes a 500 for this request alone, and the
+//!    connection closes (the body's state is unknown); the gateway, and
+//!    every other connection, goes on.
+//! 4. Discard what the handler left of the body, or decide to close
+//!    (server/request_body.rs).
+//! 5. Write the response, framed from its body's length; `Connection:
+//!    close` when this is the last one.
+//! 6. For a `101` with an upgrade callback, hand the socket over and end.
+//!
+//! A connection that closes with the client possibly still sending gets a
+//! *lingering close*, as in nginx and Go: shut our writing side, then read
+//! and discard for a moment, so the kernel does not answer the client's
+//! unread bytes with a reset that could destroy our response in flight.
+
+use std::any::Any;
+use std::io::Read;
+use std::net::{Shutdown, SocketAddr};
+use std::panic::{self, AssertUnwindSafe};
+use std::time::{Duration, Instant};
+
+use grt::net::TcpStream;
+
+use super::request_body::RequestBody;
+use super::ServerConfig;
+use crate::handler::Handler;
+use crate::http::{
+    copy_body, read_request_head, request_body_kind, response_head_bytes, Body, BodyKind, BufConn,
+    CopyError, HeadError, HeadLimits, Request, Response, Upgraded,
+};
+
+/// How long a lingering close waits for the client to stop sending
+/// (nginx's `lingering_time` is 30 s and `lingering_timeout` 5 s; a
+/// response in flight on a fast link needs far less).
+const LINGER: Duration = Duration::from_secs(2);
+
+/// Most bytes a lingering close discards.
+const LINGER_BYTES: usize = 64 * 1024;
+
+/// Read buffer per connection: room for the largest head, and for a
+/// pipelined request behind it.
+const READ_BUFFER: usize = 16 * 1024;
+
+/// What the server tells each connection task.
+pub(crate) struct ConnContext<'a> {
+    pub handler: &'a dyn Handler,
+    pub config: &'a ServerConfig,
+    /// Set once the server is shutting down: finish the request in hand,
+    /// then close.
+    pub stopping: &'a dyn Fn() -> bool,
+}
+
+/// Serves `stream` until it closes (module doc).
+pub(crate) fn serve_connection(stream: TcpStream, peer: SocketAddr, cx: &ConnContext<'_>) {
+    let config = cx.config;
+    let _ = stream.set_nodelay(true);
+    let _ = stream.set_write_timeout(Some(config.write_timeout));
+    let mut conn = BufConn::new(stream, READ_BUFFER.max(config.max_head_bytes));
+    let mut first = true;
+    loop {
+        let limits = HeadLimits {
+            max_bytes: config.max_head_bytes,
+            first_byte_timeout: Some(if first {
+                config.head_timeout
+            } else {
+                config.keepalive_timeout
+            }),
+            head_timeout: config.head_timeout,
+        };
+        first = false;
+        let head = match read_request_head(&mut conn, &limits) {
+            Ok(head) => head,
+            Err(HeadError::Closed | HeadError::Idle | HeadError::Io(_)) => return,
+            Err(HeadError::TimedOut) => {
+                return refuse(conn.get_ref(), 408, "the request head took too long")
+            }
+            Err(HeadError::TooLarge) => {
+                return refuse(conn.get_ref(), 431, "the request head is too large")
+            }
+            Err(HeadError::Malformed(why)) => return refuse(conn.get_ref(), 400, &why),
+        };
+        let kind = match request_body_kind(&head) {
+            Ok(kind) => kind,
+            Err(err) => return refuse(conn.get_ref(), err.status, &err.why),
+        };
+        if head.method == "CONNECT" {
+            return refuse(conn.get_ref(), 405, "this gateway does not tunnel CONNECT");
+        }
+        let expect_continue = match head.headers.get("expect") {
+            None => false,
+            Some(value) if value.eq_ignore_ascii_case(b"100-continue") => head.version >= 1,
+            Some(_) => return refuse(conn.get_ref(), 417, "unsupported expectation"),
+        };
+        let is_head = head.method == "HEAD";
+        let version = head.version;
+        let mut close = !head.wants_keep_alive();
+
+        let mut body = RequestBody::new(&mut conn, kind, expect_continue, config.body_timeout);
+        let len = match kind {
+            BodyKind::Length(n) => Some(n),
+            BodyKind::Chunked => None,
+            BodyKind::Empty | BodyKind::UntilClose => Some(0),
+        };
+        let request = Request::new(head, Body::from_reader(&mut body, len), peer);
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| cx.handler.serve(request)));
+        let (mut response, panicked) = match outcome {
+            Ok(response) => (response, false),
+            Err(payload) => {
+                eprintln!("gateway: a handler panicked: {}", panic_message(&*payload));
+                let response =
+                    Response::text(500, "the gateway failed while handling this request");
+                (response, true)
+            }
+        };
+        // After a panic the body's state is unknown: never read on.
+        let body_ok = !panicked && body.finish();
+        close |= !body_ok || response.close || (cx.stopping)();
+
+        if response.head.status == 101 {
+            match response.upgrade.take() {
+                Some(upgrade) if body_ok && version >= 1 => {
+                    let mut head = Vec::with_capacity(256);
+                    response.head.version = 1;
+                    response_head_bytes(&response.head, &mut head);
+                    if copy_body(
+                        &mut conn.get_ref(),
+                        head,
+                        &mut Body::empty(),
+                        BodyKind::Empty,
+                    )
+                    .is_ok()
+                    {
+                        let (stream, leftover) = conn.into_parts();
+                        let _ = stream.set_read_timeout(None);
+                        let _ = stream.set_write_timeout(None);
+                        upgrade(Upgraded { stream, leftover });
+                    }
+                    return;
+                }
+                _ => {
+                    response = Response::text(502, "a protocol switch nobody can take over");
+                    close = true;
+                }
+            }
+        }
+        match write_response(conn.get_ref(), &mut response, is_head, version, &mut close) {
+            Ok(()) => {}
+            Err(CopyError::Write(_)) => return,
+            Err(CopyError::Read(err)) => {
+                // The response body failed half-way (a backend went away):
+                // the client's framing is broken, so the only honest signal
+                // left is to cut the connection (Go panics with
+                // ErrAbortHandler for the same reason).
+                eprintln!("gateway: response body failed: {err}");
+                return;
+            }
+        }
+        if close {
+            return linger(conn.get_ref());
+        }
+    }
+}
+
+/// Writes `response` to the client, choosing its framing (module doc of
+/// http/encode.rs); sets `close` if the framing needs the connection to
+/// end (a body of unknown length to an HTTP/1.0 client).
+pub(crate) fn write_response(
+    stream: &TcpStream,
+    response: &mut Response,
+    is_head: bool,
+    version: u8,
+    close: &mut bool,
+) -> Result<(), CopyError> {
+    let status = response.head.status;
+    let headers = &mut response.head.headers;
+    for name in ["connection", "keep-alive", "transfer-encoding"] {
+        headers.remove(name);
+    }
+    let kind = if is_head || status < 200 || status == 204 || status == 304 {
+        if status < 200 || status == 204 {
+            headers.remove("content-length");
+        } else if !headers.contains("content-length") {
+            if let Some(len) = response.body.len().filter(|&len| len > 0 && is_head) {
+                headers.set("Content-Length", len.to_string());
+            }
+        }
+        BodyKind::Empty
+    } else {
+        headers.remove("content-length");
+        match response.body.len() {
+            Some(0) => {
+                headers.set("Content-Length", "0");
+                BodyKind::Empty
+            }
+            Some(len) => {
+                headers.set("Content-Length", len.to_string());
+                BodyKind::Length(len)
+            }
+            None if version >= 1 => {
+                headers.set("Transfer-Encoding", "chunked");
+                BodyKind::Chunked
+            }
+            None => {
+                *close = true;
+                BodyKind::UntilClose
+            }
+        }
+    };
+    if *close {
+        headers.set("Connection", "close");
+    } else if version == 0 {
+        headers.set("Connection", "keep-alive");
+    }
+    response.head.version = 1;
+    let mut head = Vec::with_capacity(512);
+    response_head_bytes(&response.head, &mut head);
+    let mut writer = stream;
+    let body = if kind == BodyKind::Empty {
+        &mut Body::empty()
+    } else {
+        &mut response.body
+    };
+    copy_body(&mut writer, head, body, kind).map(|_| ())
+}
+
+/// Answers a request that cannot be served with `status`, then closes.
+fn refuse(stream: &TcpStream, status: u16, why: &str) {
+    let mut response = Response::text(status, why);
+    let mut close = true;
+    if write_response(stream, &mut response, false, 1, &mut close).is_ok() {
+        linger(stream);
+    }
+}
+
+/// Shuts our side down and discards what the client still sends, until it
+/// closes, [`LINGER`] passes or [`LINGER_BYTES`] have come (module doc).
+fn linger(stream: &TcpStream) {
+    if stream.shutdown(Shutdown::Write).is_err() {
+        return;
+    }
+    let deadline = Instant::now() + LINGER;
+    let mut sink = [0u8; 4096];
+    let mut total = 0;
+    while total < LINGER_BYTES {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            return;
+        }
+        match (&*stream).read(&mut sink) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => total += n,
+        }
+    }
+}
+
+/// The text of a panic's payload, when it has one.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
+}
