@@ -2,7 +2,19 @@
 //!
 //! Reads and checks the configuration before anything else, and refuses a
 //! bad one with `FILE:LINE:COLUMN: what is wrong` and exit status 2; then
-//! starts a grt runtime and serves until killed.
+//! starts a grt runtime and serves until SIGINT or SIGTERM, on which it
+//! shuts down gracefully (lib.rs, "Operating it") and exits 0. SIGHUP
+//! reloads the file; a bad file is refused with the same message and the
+//! running configuration stays.
+//!
+//! What it says on standard error, one line each, for people and for the
+//! tests that drive it (tests/signals.rs):
+//! - `gateway: serving N route(s) on http://ADDR`, then, with `admin`,
+//!   `gateway: admin on http://ADDR`;
+//! - `gateway: SIGHUP: reloaded FILE: N route(s)`, or
+//!   `gateway: SIGHUP: reload refused, keeping the running configuration: FILE:LINE:COLUMN: …`;
+//! - `gateway: SIGTERM: shutting down, waiting up to 10s for N connection(s)`,
+//!   then `gateway: stopped: …`.
 //!
 //! Try it with two throwaway backends:
 //!
@@ -22,12 +34,15 @@
 //!
 //! `GRT_SCHEDTRACE=1000` in front shows the scheduler: one parked task per
 //! open connection, one for the accept loop.
+//!
+//! Then `kill -HUP` it after editing `gw.toml`, and `kill -TERM` (or
+//! Ctrl-C) to stop it.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::Parser;
+use grt_gateway::signal::{self, Signal};
 use grt_gateway::{gateway, Config, ServerConfig};
 
 /// A reverse-proxy gateway on grt.
@@ -48,6 +63,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Before grt::run starts any thread (src/signal.rs says why).
+    let signals = match signal::notify() {
+        Ok(signals) => signals,
+        Err(err) => {
+            eprintln!("gateway: cannot watch for signals: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
     grt::run(move || {
         let running = match gateway::start(&config, ServerConfig::default()) {
             Ok(running) => running,
@@ -61,8 +84,36 @@ fn main() -> ExitCode {
             running.gateway.routes().len(),
             running.server.local_addr()
         );
-        loop {
-            grt::time::sleep(Duration::from_secs(3600));
+        if let Some(admin) = running.admin_addr() {
+            eprintln!("gateway: admin on http://{admin}");
         }
+        let stop = loop {
+            match signals.recv() {
+                Ok(Signal::Hangup) => match running.reload_from(&args.config) {
+                    Ok(()) => eprintln!(
+                        "gateway: SIGHUP: reloaded {}: {} route(s)",
+                        args.config.display(),
+                        running.current().routes().len()
+                    ),
+                    Err(err) => eprintln!(
+                        "gateway: SIGHUP: reload refused, keeping the running configuration: {err}"
+                    ),
+                },
+                Ok(stop) => break stop.to_string(),
+                // The signal thread is gone; nothing will stop us but this.
+                Err(_) => break "no more signals".to_string(),
+            }
+        };
+        let timeout = running.shutdown_timeout();
+        eprintln!(
+            "gateway: {stop}: shutting down, waiting up to {timeout:?} for {} connection(s)",
+            running.server.open_connections()
+        );
+        let drained = running.shutdown(timeout);
+        eprintln!(
+            "gateway: stopped: {} idle connection(s) closed, {} cut at the timeout",
+            drained.idle_closed, drained.cut
+        );
+        ExitCode::SUCCESS
     })
 }

@@ -3,19 +3,46 @@
 //!
 //! ```toml
 //! listen = "127.0.0.1:8080"
-//! admin = "127.0.0.1:9901"          # optional
+//! admin = "127.0.0.1:9901"          # optional: /healthz and /metrics
+//! shutdown_timeout = "10s"          # optional: the graceful shutdown's bound
 //! [[route]]
 //! prefix = "/api"                   # longest prefix wins
 //! balancer = "weighted_round_robin"
 //! hash_key = "header:X-User"        # consistent_hash only
 //! middleware = ["request_id", "rate_limit", "auth"]
 //! upstreams = [ { addr = "127.0.0.1:9001", weight = 5 }, { addr = "127.0.0.1:9002" } ]
+//! health_check = { path = "/health", interval = "2s", timeout = "1s" }
 //! [route.rate_limit]
 //! rate = 100
 //! burst = 20
 //! [route.auth]
 //! tokens = ["s3cret"]
 //! ```
+//!
+//! The keys beyond routing and middleware, with their defaults:
+//!
+//! | key | default | what |
+//! |---|---|---|
+//! | `admin` | none | address of the admin listener (admin.rs): `GET /healthz`, `GET /metrics` |
+//! | `shutdown_timeout` | 10 s | on SIGINT/SIGTERM, how long requests in flight may take before they are cut (server/mod.rs) |
+//! | route `connect_timeout`, `read_timeout`, `write_timeout` | 5 s, 60 s, 60 s | nginx's `proxy_*_timeout` (upstream/mod.rs) |
+//! | route `keepalive` | 64 | idle connections kept per backend |
+//! | route `max_fails`, `fail_timeout` | 1, 10 s | passive health, nginx's (balance/health.rs) |
+//! | route `max_body` | none | largest request body, else 413 |
+//! | route `health_check` | none | active checks of each backend (health_check.rs) |
+//! | `health_check.path` | `/` | what each check asks for with `GET`; 2xx and 3xx pass |
+//! | `health_check.interval` | 5 s | from one check's start to the next's, per backend |
+//! | `health_check.timeout` | 1 s | for the whole check: connect, send, status line |
+//! | `health_check.fails` | 1 | failed checks in a row that take a backend out |
+//! | `health_check.passes` | 1 | passed checks in a row that bring it back |
+//!
+//! The `health_check` names and defaults are nginx Plus's (`uri`
+//! becomes `path`). A duration is a number of seconds (`2`, `0.25`) or a
+//! string with a unit: `"250ms"`, `"2s"`, `"1m"`, `"1h"`.
+//!
+//! The file is read again on SIGHUP (gateway.rs, `Running::reload`):
+//! the same checks apply, and a file that fails them is refused with the
+//! same message while the running configuration goes on.
 //!
 //! Two passes: serde reads the file into the raw shape (schema.rs), then
 //! [`Config::parse`] checks every value and builds the [`Config`] the
@@ -28,7 +55,8 @@
 //! weights are in `1..=balance::MAX_WEIGHT`; `hash_key` parses and is
 //! only given to `consistent_hash`; each middleware name is known, listed
 //! once, and has its table if it needs one (`rate_limit`, `auth`), and no
-//! table is given for a middleware not listed; timeouts are positive.
+//! table is given for a middleware not listed; durations are positive;
+//! a health check's path is a path.
 
 mod error;
 mod schema;
@@ -41,10 +69,15 @@ use std::time::Duration;
 pub use error::ConfigError;
 
 use crate::balance::{self, Backend, HealthConfig};
+use crate::health_check::HealthCheckConfig;
 use crate::middleware::{Cidr, HeaderRules, IpFilter};
 use crate::proxy::HashKey;
 use crate::upstream::UpstreamConfig;
-use schema::{RawConfig, RawRoute};
+use schema::{RawConfig, RawDuration, RawHealthCheck, RawRoute};
+
+/// The graceful shutdown's default bound (Go's examples use 5–30 s;
+/// systemd waits 90 s before its SIGKILL, Kubernetes 30 s).
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The middleware names a route may list.
 pub const MIDDLEWARE: &[&str] = &[
@@ -65,6 +98,8 @@ pub struct Config {
     pub file: PathBuf,
     pub listen: SocketAddr,
     pub admin: Option<SocketAddr>,
+    /// How long a graceful shutdown waits for requests in flight.
+    pub shutdown_timeout: Duration,
     pub routes: Vec<RouteConfig>,
 }
 
@@ -82,6 +117,8 @@ pub struct RouteConfig {
     pub upstream: UpstreamConfig,
     /// Largest request body, if limited.
     pub max_body: Option<u64>,
+    /// Active health checks, if asked for.
+    pub health_check: Option<HealthCheckConfig>,
 }
 
 /// One middleware of a route, with its settings.
@@ -131,24 +168,57 @@ impl Checker<'_> {
 
     fn seconds(
         &self,
-        value: &Option<toml::Spanned<f64>>,
+        value: &Option<toml::Spanned<RawDuration>>,
         what: &str,
         default: Duration,
     ) -> Result<Duration, ConfigError> {
         match value {
             None => Ok(default),
-            Some(value) => {
-                let secs = *value.get_ref();
-                if secs.is_finite() && secs > 0.0 && secs < 1e9 {
-                    Ok(Duration::from_secs_f64(secs))
-                } else {
-                    Err(self.error(
-                        value.span(),
-                        format!("{what} must be a positive number of seconds"),
-                    ))
-                }
-            }
+            Some(value) => duration(value.get_ref()).ok_or_else(|| {
+                self.error(
+                    value.span(),
+                    format!(
+                        "{what} must be a positive duration: a number of seconds, or a string like \"2s\" or \"250ms\""
+                    ),
+                )
+            }),
         }
+    }
+
+    fn health_check(
+        &self,
+        raw: &toml::Spanned<RawHealthCheck>,
+    ) -> Result<HealthCheckConfig, ConfigError> {
+        let raw = raw.get_ref();
+        let defaults = HealthCheckConfig::default();
+        let path = match &raw.path {
+            None => defaults.path,
+            Some(path) => {
+                let text = path.get_ref();
+                if !text.starts_with('/') || text.bytes().any(|b| b.is_ascii_control() || b == b' ')
+                {
+                    return Err(self.error(
+                        path.span(),
+                        format!(
+                            "health_check path \"{text}\" must start with / and hold no spaces"
+                        ),
+                    ));
+                }
+                text.clone()
+            }
+        };
+        let count = |value: &Option<toml::Spanned<u32>>, what: &str, default: u32| match value {
+            None => Ok(default),
+            Some(n) if *n.get_ref() >= 1 => Ok(*n.get_ref()),
+            Some(n) => Err(self.error(n.span(), format!("health_check {what} must be at least 1"))),
+        };
+        Ok(HealthCheckConfig {
+            path,
+            interval: self.seconds(&raw.interval, "health_check interval", defaults.interval)?,
+            timeout: self.seconds(&raw.timeout, "health_check timeout", defaults.timeout)?,
+            fails: count(&raw.fails, "fails", defaults.fails)?,
+            passes: count(&raw.passes, "passes", defaults.passes)?,
+        })
     }
 
     fn route(&self, raw: &toml::Spanned<RawRoute>) -> Result<RouteConfig, ConfigError> {
@@ -243,6 +313,11 @@ impl Checker<'_> {
             health,
             upstream,
             max_body: raw.max_body.as_ref().map(|m| *m.get_ref()),
+            health_check: raw
+                .health_check
+                .as_ref()
+                .map(|check| self.health_check(check))
+                .transpose()?,
         })
     }
 
@@ -399,6 +474,11 @@ impl Config {
             .as_ref()
             .map(|a| checker.address(a, "admin"))
             .transpose()?;
+        let shutdown_timeout = checker.seconds(
+            &raw.shutdown_timeout,
+            "shutdown_timeout",
+            DEFAULT_SHUTDOWN_TIMEOUT,
+        )?;
         if raw.routes.is_empty() {
             return Err(ConfigError::at(
                 path,
@@ -422,9 +502,34 @@ impl Config {
             file: path.to_path_buf(),
             listen,
             admin,
+            shutdown_timeout,
             routes,
         })
     }
+}
+
+/// A positive duration of under a billion seconds, from a number of
+/// seconds or a string with a unit (module doc); `None` otherwise.
+fn duration(raw: &RawDuration) -> Option<Duration> {
+    let secs = match raw {
+        RawDuration::Seconds(secs) => *secs,
+        RawDuration::Text(text) => {
+            let text = text.trim();
+            let at = text
+                .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+                .unwrap_or(text.len());
+            let (number, unit) = text.split_at(at);
+            let scale = match unit.trim() {
+                "ms" => 0.001,
+                "s" => 1.0,
+                "m" => 60.0,
+                "h" => 3600.0,
+                _ => return None,
+            };
+            number.parse::<f64>().ok()? * scale
+        }
+    };
+    (secs.is_finite() && secs > 0.0 && secs < 1e9).then(|| Duration::from_secs_f64(secs))
 }
 
 #[cfg(test)]
@@ -547,5 +652,82 @@ upstreams = [ { addr = "127.0.0.1:9003" } ]
         let err = parse("listen = \"127.0.0.1:1\"\n").unwrap_err();
         assert_eq!(err.line, None);
         assert!(err.to_string().starts_with("gw.toml: no [[route]]"));
+    }
+
+    #[test]
+    fn durations_are_seconds_or_strings_with_units() {
+        let secs = |raw: RawDuration| duration(&raw);
+        assert_eq!(
+            secs(RawDuration::Seconds(2.0)),
+            Some(Duration::from_secs(2))
+        );
+        let text = |t: &str| duration(&RawDuration::Text(t.into()));
+        assert_eq!(text("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(text("2s"), Some(Duration::from_secs(2)));
+        assert_eq!(text("1.5s"), Some(Duration::from_millis(1500)));
+        assert_eq!(text("1m"), Some(Duration::from_secs(60)));
+        assert_eq!(text("1h"), Some(Duration::from_secs(3600)));
+        for bad in ["2", "s", "0s", "-1s", "2 days", "2x"] {
+            assert_eq!(text(bad), None, "{bad}");
+        }
+        assert_eq!(secs(RawDuration::Seconds(0.0)), None);
+        let config = parse(&GOOD.replacen(
+            "admin = \"127.0.0.1:9901\"",
+            "admin = \"127.0.0.1:9901\"\nshutdown_timeout = 3",
+            1,
+        ))
+        .unwrap();
+        assert_eq!(config.shutdown_timeout, Duration::from_secs(3));
+        assert_eq!(
+            parse(GOOD).unwrap().shutdown_timeout,
+            DEFAULT_SHUTDOWN_TIMEOUT
+        );
+        let err = error_with("burst = 20", "burst = 20\n[route.x]");
+        assert!(err.contains("unknown field"), "{err}");
+        let err = parse(&GOOD.replacen(
+            "admin = \"127.0.0.1:9901\"",
+            "shutdown_timeout = \"soon\"",
+            1,
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("gw.toml:3:") && err.contains("shutdown_timeout"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn health_checks_have_nginx_plus_defaults_and_checked_values() {
+        let with = |check: &str| {
+            parse(&GOOD.replacen(
+                "upstreams = [ { addr = \"127.0.0.1:9003\" } ]",
+                &format!("upstreams = [ {{ addr = \"127.0.0.1:9003\" }} ]\nhealth_check = {check}"),
+                1,
+            ))
+        };
+        let config = with("{ path = \"/health\", interval = \"2s\", timeout = 0.5 }").unwrap();
+        assert!(config.routes[0].health_check.is_none());
+        let check = config.routes[1].health_check.clone().unwrap();
+        assert_eq!(check.path, "/health");
+        assert_eq!(check.interval, Duration::from_secs(2));
+        assert_eq!(check.timeout, Duration::from_millis(500));
+        assert_eq!((check.fails, check.passes), (1, 1));
+        let check = with("{}").unwrap().routes[1].health_check.clone().unwrap();
+        assert_eq!(check, HealthCheckConfig::default());
+        assert_eq!(check.path, "/");
+        assert_eq!(check.interval, Duration::from_secs(5));
+        for (bad, says) in [
+            ("{ path = \"health\" }", "must start with /"),
+            ("{ interval = \"0s\" }", "health_check interval"),
+            ("{ fails = 0 }", "at least 1"),
+            ("{ every = 1 }", "unknown field"),
+        ] {
+            let err = with(bad).unwrap_err().to_string();
+            assert!(
+                err.starts_with("gw.toml:20:") && err.contains(says),
+                "{bad}: {err}"
+            );
+        }
     }
 }

@@ -19,6 +19,9 @@ pub struct RawConfig {
     pub listen: Spanned<String>,
     /// Address of the admin endpoint (`/metrics`, `/healthz`), if any.
     pub admin: Option<Spanned<String>>,
+    /// How long a graceful shutdown waits for requests in flight (Go's
+    /// `Shutdown` context; nginx's `worker_shutdown_timeout`).
+    pub shutdown_timeout: Option<Spanned<RawDuration>>,
     #[serde(default, rename = "route")]
     pub routes: Vec<Spanned<RawRoute>>,
 }
@@ -44,19 +47,46 @@ pub struct RawRoute {
     /// Largest request body in bytes, else 413 (nginx's
     /// `client_max_body_size`); no limit if absent.
     pub max_body: Option<Spanned<u64>>,
-    /// Seconds (nginx's `proxy_connect_timeout`).
-    pub connect_timeout: Option<Spanned<f64>>,
-    /// Seconds (nginx's `proxy_read_timeout`).
-    pub read_timeout: Option<Spanned<f64>>,
-    /// Seconds (nginx's `proxy_send_timeout`).
-    pub write_timeout: Option<Spanned<f64>>,
+    /// nginx's `proxy_connect_timeout`.
+    pub connect_timeout: Option<Spanned<RawDuration>>,
+    /// nginx's `proxy_read_timeout`.
+    pub read_timeout: Option<Spanned<RawDuration>>,
+    /// nginx's `proxy_send_timeout`.
+    pub write_timeout: Option<Spanned<RawDuration>>,
     /// Idle connections kept per backend (nginx's `keepalive`).
     pub keepalive: Option<Spanned<usize>>,
     /// Passive health: failures that mark a backend down (nginx's
     /// `max_fails`).
     pub max_fails: Option<Spanned<u32>>,
-    /// Passive health: seconds (nginx's `fail_timeout`).
-    pub fail_timeout: Option<Spanned<f64>>,
+    /// Passive health: nginx's `fail_timeout`.
+    pub fail_timeout: Option<Spanned<RawDuration>>,
+    /// Active health checks (nginx Plus's `health_check`).
+    pub health_check: Option<Spanned<RawHealthCheck>>,
+}
+
+/// A duration: a number of seconds (`2`, `0.25`), or a string with a unit
+/// (`"2s"`, `"250ms"`, `"1m"`, `"1h"`), checked in config/mod.rs.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawDuration {
+    Seconds(f64),
+    Text(String),
+}
+
+/// `health_check = { path = "/health", interval = "2s", timeout = "1s" }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHealthCheck {
+    /// The path each check asks for (default `/`).
+    pub path: Option<Spanned<String>>,
+    /// From one check's start to the next's (default 5 s).
+    pub interval: Option<Spanned<RawDuration>>,
+    /// For the whole check: connect, send, status line (default 1 s).
+    pub timeout: Option<Spanned<RawDuration>>,
+    /// Failed checks in a row that take a backend out (default 1).
+    pub fails: Option<Spanned<u32>>,
+    /// Passed checks in a row that bring it back (default 1).
+    pub passes: Option<Spanned<u32>>,
 }
 
 #[derive(Debug, Deserialize)]

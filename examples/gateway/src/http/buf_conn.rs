@@ -15,10 +15,10 @@
 //! extra copy.
 //!
 //! Timeouts stay the socket's business ([`Socket`]): the head reader sets
-//! one before each read, from its deadline.
+//! a deadline for the whole head, the body readers a timeout per read.
 
 use std::io::{self, Read, Write};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use grt::net::TcpStream;
 
@@ -30,11 +30,27 @@ pub trait Socket: Read + Write {
     fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
     /// The same for writes that cannot proceed.
     fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
+    /// Go's `SetReadDeadline`: every later read that has to wait fails
+    /// with `TimedOut` once `deadline` has passed (`None`: no deadline);
+    /// a read timeout, if also set, applies too. The default turns the
+    /// deadline into a read timeout from now, for sockets without
+    /// deadlines of their own.
+    fn set_read_deadline(&self, deadline: Option<Instant>) -> io::Result<()> {
+        self.set_read_timeout(deadline.map(|deadline| {
+            deadline
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_nanos(1))
+        }))
+    }
 }
 
 impl Socket for TcpStream {
     fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         TcpStream::set_read_timeout(self, timeout)
+    }
+
+    fn set_read_deadline(&self, deadline: Option<Instant>) -> io::Result<()> {
+        TcpStream::set_read_deadline(self, deadline)
     }
 
     fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {

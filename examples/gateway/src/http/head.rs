@@ -2,7 +2,7 @@
 //! within a size limit and a deadline (Go's `readRequest` and
 //! `http.ReadResponse`, nginx's `ngx_http_read_request_header`).
 //!
-//! Three clocks and one size:
+//! Two clocks and one size:
 //! - **first byte** ([`HeadLimits::first_byte_timeout`]): how long an idle
 //!   keep-alive connection may sit before its next request starts
 //!   (nginx's `keepalive_timeout`, Go's `IdleTimeout`). Running out is no
@@ -14,6 +14,11 @@
 //! - **size** ([`HeadLimits::max_bytes`]): a head that has not ended within
 //!   this many bytes is refused: [`HeadError::TooLarge`], answered 431
 //!   (nginx's `large_client_header_buffers`, Go's `MaxHeaderBytes`).
+//!
+//! Both clocks are read deadlines on the socket ([`Socket::set_read_deadline`],
+//! Go's `SetReadDeadline`): set once for the wait, not a timeout worked out
+//! again before every read; and cleared on the way out, so that the body
+//! readers after a head start with their own timeouts only.
 //!
 //! httparse parses whatever has arrived; `Partial` means read more. It
 //! refuses on its own the request smuggling tricks that live in the head's
@@ -120,27 +125,66 @@ fn parse_error(err: httparse::Error) -> HeadError {
     }
 }
 
+/// Waits up to `timeout` for the first byte of the next head (module
+/// doc: the first-byte clock) and buffers what came. `Closed` if the peer
+/// closed (or the connection was shut down to wake us: a graceful
+/// shutdown closing an idle connection), `Idle` if nothing came in time.
+/// Returns at once if bytes are already buffered.
+pub fn wait_first_byte<S: Socket>(
+    conn: &mut BufConn<S>,
+    timeout: Duration,
+) -> Result<(), HeadError> {
+    if !conn.buffered().is_empty() {
+        return Ok(());
+    }
+    let socket = conn.get_ref();
+    socket.set_read_timeout(None).map_err(HeadError::Io)?;
+    socket
+        .set_read_deadline(Some(Instant::now() + timeout))
+        .map_err(HeadError::Io)?;
+    let filled = conn.fill();
+    conn.get_ref()
+        .set_read_deadline(None)
+        .map_err(HeadError::Io)?;
+    match filled {
+        Ok(0) => Err(HeadError::Closed),
+        Ok(_) => Ok(()),
+        Err(err) if err.kind() == io::ErrorKind::TimedOut => Err(HeadError::Idle),
+        Err(err) => Err(HeadError::Io(err)),
+    }
+}
+
 /// The read loop both heads share: `parse` says `None` for "need more",
-/// or the head's length and value.
+/// or the head's length and value. One read deadline covers the whole
+/// head, however many reads it takes (Go's `ReadHeaderTimeout`, set with
+/// `SetReadDeadline`); it is cleared on the way out, so the body readers
+/// start with only their own timeouts.
 fn read_head<S: Socket, T>(
+    conn: &mut BufConn<S>,
+    limits: &HeadLimits,
+    parse: impl FnMut(&[u8]) -> Result<Option<(usize, T)>, HeadError>,
+) -> Result<T, HeadError> {
+    if let Some(wait) = limits.first_byte_timeout {
+        wait_first_byte(conn, wait)?;
+    }
+    let socket = conn.get_ref();
+    socket.set_read_timeout(None).map_err(HeadError::Io)?;
+    socket
+        .set_read_deadline(Some(Instant::now() + limits.head_timeout))
+        .map_err(HeadError::Io)?;
+    let head = read_head_until_deadline(conn, limits, parse);
+    let cleared = conn.get_ref().set_read_deadline(None);
+    let head = head?;
+    cleared.map_err(HeadError::Io)?;
+    Ok(head)
+}
+
+/// [`read_head`]'s loop, the deadline being set on the socket.
+fn read_head_until_deadline<S: Socket, T>(
     conn: &mut BufConn<S>,
     limits: &HeadLimits,
     mut parse: impl FnMut(&[u8]) -> Result<Option<(usize, T)>, HeadError>,
 ) -> Result<T, HeadError> {
-    if conn.buffered().is_empty() {
-        if let Some(wait) = limits.first_byte_timeout {
-            conn.get_ref()
-                .set_read_timeout(Some(wait))
-                .map_err(HeadError::Io)?;
-            match conn.fill() {
-                Ok(0) => return Err(HeadError::Closed),
-                Ok(_) => {}
-                Err(err) if err.kind() == io::ErrorKind::TimedOut => return Err(HeadError::Idle),
-                Err(err) => return Err(HeadError::Io(err)),
-            }
-        }
-    }
-    let deadline = Instant::now() + limits.head_timeout;
     loop {
         if !conn.buffered().is_empty() {
             if let Some((len, head)) = parse(conn.buffered())? {
@@ -155,17 +199,6 @@ fn read_head<S: Socket, T>(
             }
         }
         let started = !conn.buffered().is_empty();
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(if started {
-                HeadError::TimedOut
-            } else {
-                HeadError::Idle
-            });
-        }
-        conn.get_ref()
-            .set_read_timeout(Some(left))
-            .map_err(HeadError::Io)?;
         match conn.fill() {
             Ok(0) if started => {
                 return Err(HeadError::Io(io::Error::new(

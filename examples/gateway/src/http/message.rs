@@ -18,7 +18,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use grt::net::TcpStream;
 
@@ -156,6 +156,18 @@ pub struct Upgraded {
 /// What takes over a connection after a `101` (module doc).
 pub type OnUpgrade = Box<dyn FnOnce(Upgraded) + Send>;
 
+/// Which backend a response came from (nginx's `$upstream_addr` and
+/// `$upstream_header_time`): set by the proxy, read by the gateway's
+/// metrics on the way out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UpstreamInfo {
+    /// The backend that answered, or failed to.
+    pub addr: SocketAddr,
+    /// From sending the request to having the response head; `None` when
+    /// no head came (the answer is the proxy's 502 or 504).
+    pub header_time: Option<Duration>,
+}
+
 /// A response to send.
 pub struct Response {
     pub head: ResponseHead,
@@ -166,6 +178,8 @@ pub struct Response {
     pub upgrade: Option<OnUpgrade>,
     /// Set to close the client connection after this response.
     pub close: bool,
+    /// The backend behind this response, if a proxy produced it.
+    pub upstream: Option<UpstreamInfo>,
 }
 
 impl Response {
@@ -176,6 +190,7 @@ impl Response {
             body: Body::empty(),
             upgrade: None,
             close: false,
+            upstream: None,
         }
     }
 
@@ -209,6 +224,7 @@ impl fmt::Debug for Response {
             .field("body", &self.body)
             .field("upgrade", &self.upgrade.is_some())
             .field("close", &self.close)
+            .field("upstream", &self.upstream)
             .finish()
     }
 }

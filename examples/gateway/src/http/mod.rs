@@ -45,9 +45,13 @@ pub use encode::{
     CHUNKED_END,
 };
 pub use framing::{request_body_kind, response_body_kind, BodyKind, FramingError};
-pub use head::{read_request_head, read_response_head, HeadError, HeadLimits, MAX_FIELDS};
+pub use head::{
+    read_request_head, read_response_head, wait_first_byte, HeadError, HeadLimits, MAX_FIELDS,
+};
 pub use headers::Headers;
-pub use message::{OnUpgrade, Request, RequestHead, Response, ResponseHead, Upgraded};
+pub use message::{
+    OnUpgrade, Request, RequestHead, Response, ResponseHead, Upgraded, UpstreamInfo,
+};
 pub use status::reason;
 
 /// The size of the buffer bodies are copied through, on both sides: Go's

@@ -59,6 +59,7 @@ mod targets;
 mod tunnel;
 
 use std::sync::Arc;
+use std::time::Instant;
 
 pub use error::{default_error_response, ErrorHandler, ProxyError};
 pub use forwarded::set_forwarded;
@@ -70,7 +71,7 @@ pub use tunnel::tunnel;
 
 use crate::balance::{Backend, Balancer, RequestKey};
 use crate::handler::Handler;
-use crate::http::{Body, Request, RequestHead, Response, ResponseHead};
+use crate::http::{Body, Request, RequestHead, Response, ResponseHead, UpstreamInfo};
 use crate::upstream::{Failure, Upstream, UpstreamConfig, UpstreamResponse};
 
 /// Shapes an outgoing request.
@@ -195,13 +196,21 @@ impl ReverseProxy {
             tried.push(i);
             self.targets.started(i);
             let upstream = self.targets.upstream(i);
+            let mut sent = Instant::now();
             let mut result = upstream.round_trip(&out, &mut req.body);
             if matches!(result, Err(Failure::Stale(_))) && idempotent && req.body.bytes_read() == 0
             {
+                sent = Instant::now();
                 result = upstream.round_trip_fresh(&out, &mut req.body);
             }
             match result {
-                Ok(response) => return self.respond(response, i, upgrade.as_deref()),
+                Ok(response) => {
+                    let info = UpstreamInfo {
+                        addr: upstream.addr(),
+                        header_time: Some(sent.elapsed()),
+                    };
+                    return self.respond(response, i, upgrade.as_deref(), info);
+                }
                 Err(failure) => {
                     self.targets.finisher(i)(!failure.blames_backend());
                     let retry = match failure {
@@ -229,6 +238,7 @@ impl ReverseProxy {
         mut upstream: UpstreamResponse,
         i: usize,
         upgrade: Option<&str>,
+        info: UpstreamInfo,
     ) -> Result<Response, ProxyError> {
         let mut head = std::mem::replace(&mut upstream.head, ResponseHead::new(502));
         let done = self.targets.finisher(i);
@@ -252,6 +262,7 @@ impl ReverseProxy {
                     done(clean);
                 })),
                 close: false,
+                upstream: Some(info),
             }
         } else {
             remove_hop_by_hop(&mut head.headers);
@@ -262,6 +273,7 @@ impl ReverseProxy {
                 body: Body::from_reader(body, len),
                 upgrade: None,
                 close: false,
+                upstream: Some(info),
             }
         };
         if let Some(hook) = &self.modify_response {
@@ -275,10 +287,19 @@ impl Handler for ReverseProxy {
     fn serve(&self, mut req: Request<'_>) -> Response {
         match self.forward(&mut req) {
             Ok(response) => response,
-            Err(err) => match &self.error_handler {
-                Some(handler) => handler(&req.head, &err),
-                None => default_error_response(&req.head, &err),
-            },
+            Err(err) => {
+                let mut response = match &self.error_handler {
+                    Some(handler) => handler(&req.head, &err),
+                    None => default_error_response(&req.head, &err),
+                };
+                if let ProxyError::Upstream { addr, .. } = err {
+                    response.upstream.get_or_insert(UpstreamInfo {
+                        addr,
+                        header_time: None,
+                    });
+                }
+                response
+            }
         }
     }
 }

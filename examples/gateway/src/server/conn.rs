@@ -4,9 +4,10 @@
 //! The loop, once per request on a keep-alive connection:
 //! 1. Read the head (http/head.rs): the first-byte wait is the header
 //!    timeout on a new connection, the keep-alive timeout on a reused one;
-//!    running out of it, or the client closing, ends the connection
-//!    quietly. A head too slow, too large or malformed is answered 408,
-//!    431 or 400 and the connection closed.
+//!    running out of it, the client closing, or a graceful shutdown
+//!    closing the idle connection (track.rs) ends the connection quietly.
+//!    A head too slow, too large or malformed is answered 408, 431 or 400
+//!    and the connection closed.
 //! 2. Decide the body's length (http/framing.rs). A head that could be
 //!    read two ways is answered 400 and the connection closed: nothing
 //!    after it on the connection can be trusted (request smuggling).
@@ -29,16 +30,19 @@ use std::any::Any;
 use std::io::Read;
 use std::net::{Shutdown, SocketAddr};
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use grt::chan::Sender;
 use grt::net::TcpStream;
 
 use super::request_body::RequestBody;
+use super::track::Tracker;
 use super::ServerConfig;
 use crate::handler::Handler;
 use crate::http::{
-    copy_body, read_request_head, request_body_kind, response_head_bytes, Body, BodyKind, BufConn,
-    CopyError, HeadError, HeadLimits, Request, Response, Upgraded,
+    copy_body, read_request_head, request_body_kind, response_head_bytes, wait_first_byte, Body,
+    BodyKind, BufConn, CopyError, HeadError, HeadLimits, Request, Response, Upgraded,
 };
 
 /// How long a lingering close waits for the client to stop sending
@@ -59,27 +63,53 @@ pub(crate) struct ConnContext<'a> {
     pub config: &'a ServerConfig,
     /// Set once the server is shutting down: finish the request in hand,
     /// then close.
-    pub stopping: &'a dyn Fn() -> bool,
+    pub stopping: &'a AtomicBool,
+    /// Where idle connections are listed for the shutdown (track.rs).
+    pub tracker: &'a Tracker,
+    /// The server's count of open connections.
+    pub open: &'a AtomicUsize,
 }
 
-/// Serves `stream` until it closes (module doc).
-pub(crate) fn serve_connection(stream: TcpStream, peer: SocketAddr, cx: &ConnContext<'_>) {
+/// Serves `stream` until it closes (module doc). `alive` is this
+/// connection's share in the server's drain.
+pub(crate) fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    cx: &ConnContext<'_>,
+    alive: Sender<()>,
+) {
     let config = cx.config;
     let _ = stream.set_nodelay(true);
     let _ = stream.set_write_timeout(Some(config.write_timeout));
     let mut conn = BufConn::new(stream, READ_BUFFER.max(config.max_head_bytes));
+    // After `conn`, so that it drops first: the slot must leave the
+    // tracker before the socket closes (track.rs, the invariant).
+    let mut tracked = cx.tracker.track(conn.get_ref(), cx.open, alive);
     let mut first = true;
     loop {
-        let limits = HeadLimits {
-            max_bytes: config.max_head_bytes,
-            first_byte_timeout: Some(if first {
+        if conn.buffered().is_empty() {
+            // Idle between requests: a shutdown may close us here.
+            if !tracked.idle(cx.stopping) {
+                return;
+            }
+            let wait = if first {
                 config.head_timeout
             } else {
                 config.keepalive_timeout
-            }),
+            };
+            if wait_first_byte(&mut conn, wait).is_err() {
+                return; // closed, idle too long, shut down, or failed
+            }
+            if !tracked.activate() {
+                return;
+            }
+        }
+        first = false;
+        let limits = HeadLimits {
+            max_bytes: config.max_head_bytes,
+            first_byte_timeout: None,
             head_timeout: config.head_timeout,
         };
-        first = false;
         let head = match read_request_head(&mut conn, &limits) {
             Ok(head) => head,
             Err(HeadError::Closed | HeadError::Idle | HeadError::Io(_)) => return,
@@ -126,7 +156,7 @@ pub(crate) fn serve_connection(stream: TcpStream, peer: SocketAddr, cx: &ConnCon
         };
         // After a panic the body's state is unknown: never read on.
         let body_ok = !panicked && body.finish();
-        close |= !body_ok || response.close || (cx.stopping)();
+        close |= !body_ok || response.close || cx.stopping.load(Ordering::SeqCst);
 
         if response.head.status == 101 {
             match response.upgrade.take() {
@@ -142,8 +172,10 @@ pub(crate) fn serve_connection(stream: TcpStream, peer: SocketAddr, cx: &ConnCon
                     )
                     .is_ok()
                     {
+                        tracked.hijack();
                         let (stream, leftover) = conn.into_parts();
                         let _ = stream.set_read_timeout(None);
+                        let _ = stream.set_read_deadline(None);
                         let _ = stream.set_write_timeout(None);
                         upgrade(Upgraded { stream, leftover });
                     }
@@ -247,17 +279,17 @@ fn refuse(stream: &TcpStream, status: u16, why: &str) {
 /// Shuts our side down and discards what the client still sends, until it
 /// closes, [`LINGER`] passes or [`LINGER_BYTES`] have come (module doc).
 fn linger(stream: &TcpStream) {
-    if stream.shutdown(Shutdown::Write).is_err() {
+    if stream.shutdown(Shutdown::Write).is_err()
+        || stream.set_read_timeout(None).is_err()
+        || stream
+            .set_read_deadline(Some(Instant::now() + LINGER))
+            .is_err()
+    {
         return;
     }
-    let deadline = Instant::now() + LINGER;
     let mut sink = [0u8; 4096];
     let mut total = 0;
     while total < LINGER_BYTES {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
-            return;
-        }
         match (&*stream).read(&mut sink) {
             Ok(0) | Err(_) => return,
             Ok(n) => total += n,

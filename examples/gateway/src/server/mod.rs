@@ -10,12 +10,6 @@
 //! every step as a state machine resumed by epoll; Go, by the same means
 //! as we do.
 //!
-//! | file | what |
-//! |---|---|
-//! | `mod.rs` | [`Server`], [`ServerConfig`], the accept loop, stopping |
-//! | `conn.rs` | one connection's request loop, keep-alive, error answers |
-//! | `request_body.rs` | the request body as the handler reads it; `100 Continue` |
-//!
 //! Timeouts, and where their defaults come from:
 //! - `head_timeout` 10 s: from a head's first byte to its end, and from
 //!   accept to the first byte (nginx's `client_header_timeout` is 60 s; we
@@ -28,15 +22,35 @@
 //! - `write_timeout` 60 s: a write the client does not drain (nginx's
 //!   `send_timeout`).
 //!
-//! Stopping ([`Server::shutdown`]): the listening socket is shut down,
-//! which wakes the accept loop (`grt::net::TcpListener` has no `close`
-//! that would; `shutdown(2)` on its descriptor does, through socket2),
-//! and each connection closes after the request it is serving. Waking the
-//! connections idle between requests, and waiting for all of them to end,
-//! is the graceful shutdown still to be done (see lib.rs).
+//! Stopping, Go's `Server.Shutdown` ([`Server::graceful_shutdown`]):
+//! 1. set `stopping`: every connection closes after the request it is
+//!    serving (`Connection: close` on its response);
+//! 2. shut the listening socket down (`TcpListener::shutdown`): the accept
+//!    loop wakes and ends, and new connections are refused by the kernel;
+//! 3. close the connections idle between requests, waking their parked
+//!    reads (track.rs explains how without racing a request that has
+//!    just begun);
+//! 4. wait until every connection task has ended, or the timeout passes;
+//! 5. past the timeout, shut every connection left down, both ways, and
+//!    report how many were cut.
+//!
+//! Step 4 needs no polling: the accept loop and each connection task hold
+//! a clone of one channel's `Sender`, and the wait is a `recv` on its
+//! `Receiver`, which fails once the last sender is gone (the chat server's
+//! trick; Go polls its connection states every 500 ms). Upgraded
+//! connections (WebSocket tunnels) give their sender up as they are handed
+//! over: like Go's hijacked connections, a drain does not wait for them.
+//!
+//! | file | what |
+//! |---|---|
+//! | `mod.rs` | [`Server`], [`ServerConfig`], the accept loop, stopping |
+//! | `conn.rs` | one connection's request loop, keep-alive, error answers |
+//! | `request_body.rs` | the request body as the handler reads it; `100 Continue` |
+//! | `track.rs` | which connections are idle, for the graceful shutdown |
 
 mod conn;
 mod request_body;
+mod track;
 
 use std::io;
 use std::net::SocketAddr;
@@ -44,10 +58,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use grt::chan::{self, Receiver, RecvTimeoutError, Sender};
 use grt::net::TcpListener;
 
 use crate::handler::Handler;
 use conn::{serve_connection, ConnContext};
+use track::Tracker;
 
 /// Limits and timeouts of the server side (module doc for the defaults).
 #[derive(Debug, Clone)]
@@ -84,9 +100,27 @@ struct Shared {
     open: AtomicUsize,
     /// Connections accepted since the start.
     accepted: AtomicU64,
+    /// Which connections are idle (track.rs).
+    tracker: Tracker,
+    /// Fails to receive once the accept loop and every connection task
+    /// have dropped their `Sender` (module doc, step 4).
+    finished: Receiver<()>,
 }
 
-/// A running server (module doc). Dropping the handle leaves it running.
+/// How a graceful shutdown ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Drained {
+    /// Connections closed between requests rather than after one: idle
+    /// keep-alive connections, and new ones that had sent nothing.
+    pub idle_closed: usize,
+    /// Connections still open when the timeout passed, and shut down:
+    /// 0 for a clean drain.
+    pub cut: usize,
+}
+
+/// A running server (module doc). Dropping the handle leaves it running;
+/// clones are handles to the same server.
+#[derive(Clone)]
 pub struct Server {
     shared: Arc<Shared>,
     addr: SocketAddr,
@@ -102,6 +136,7 @@ impl Server {
         config: ServerConfig,
     ) -> io::Result<Server> {
         let addr = listener.local_addr()?;
+        let (alive, finished) = chan::bounded(0);
         let shared = Arc::new(Shared {
             listener,
             handler,
@@ -109,11 +144,13 @@ impl Server {
             stopping: AtomicBool::new(false),
             open: AtomicUsize::new(0),
             accepted: AtomicU64::new(0),
+            tracker: Tracker::default(),
+            finished,
         });
         let accept = Arc::clone(&shared);
         grt::Builder::new()
             .name("gateway-accept")
-            .spawn(move || accept_loop(&accept))?;
+            .spawn(move || accept_loop(&accept, alive))?;
         Ok(Server { shared, addr })
     }
 
@@ -132,18 +169,53 @@ impl Server {
         self.shared.accepted.load(Ordering::Relaxed)
     }
 
-    /// Stops accepting; each connection closes after its current request
-    /// (module doc).
-    pub fn shutdown(&self) {
-        self.shared.stopping.store(true, Ordering::SeqCst);
-        let _ = socket2::SockRef::from(&self.shared.listener).shutdown(std::net::Shutdown::Both);
+    /// Whether [`shutdown`](Self::shutdown) has been called.
+    pub fn is_stopping(&self) -> bool {
+        self.shared.stopping.load(Ordering::SeqCst)
+    }
+
+    /// Steps 1–3 of the module doc, returning at once: stops accepting,
+    /// closes the idle connections, and lets each other one close after
+    /// its current request. Returns how many idle connections it closed.
+    /// Calling it again closes the connections that went idle since.
+    pub fn shutdown(&self) -> usize {
+        let shared = &self.shared;
+        shared.stopping.store(true, Ordering::SeqCst);
+        let _ = shared.listener.shutdown();
+        shared.tracker.close_idle()
+    }
+
+    /// Go's `Server.Shutdown` with a timeout (module doc): stops, waits up
+    /// to `timeout` for every connection to end, then cuts those left.
+    /// From a task or a plain thread; safe to call more than once.
+    pub fn graceful_shutdown(&self, timeout: Duration) -> Drained {
+        self.shutdown();
+        let cut = match self.shared.finished.recv_timeout(timeout) {
+            Err(RecvTimeoutError::Timeout) => self.shared.tracker.close_all(),
+            _ => 0,
+        };
+        Drained {
+            idle_closed: self.shared.tracker.idle_closed(),
+            cut,
+        }
+    }
+
+    /// Waits up to `timeout` for every connection to end, after a
+    /// [`shutdown`](Self::shutdown); true if they all did.
+    pub fn wait(&self, timeout: Duration) -> bool {
+        !matches!(
+            self.shared.finished.recv_timeout(timeout),
+            Err(RecvTimeoutError::Timeout)
+        )
     }
 }
 
 /// Go's `Server.Serve`: accept, and give each connection a task. Errors
 /// that say the process is short of descriptors are waited out (Go sleeps
-/// 5 ms doubling to 1 s; we sleep 10 ms) rather than spun on.
-fn accept_loop(shared: &Arc<Shared>) {
+/// 5 ms doubling to 1 s; we sleep 10 ms) rather than spun on. `alive` is
+/// the loop's share in the drain (module doc); each connection task gets
+/// a clone.
+fn accept_loop(shared: &Arc<Shared>, alive: Sender<()>) {
     loop {
         let (stream, peer) = match shared.listener.accept() {
             Ok(accepted) => accepted,
@@ -155,19 +227,20 @@ fn accept_loop(shared: &Arc<Shared>) {
             }
         };
         if shared.stopping.load(Ordering::SeqCst) {
-            return;
+            return; // closed unanswered: the kernel refuses the next ones
         }
         shared.accepted.fetch_add(1, Ordering::Relaxed);
         let shared = Arc::clone(shared);
+        let alive = alive.clone();
         let spawned = grt::Builder::new().name("gateway-conn").spawn(move || {
-            let _open = OpenGuard::new(&shared.open);
-            let stopping = || shared.stopping.load(Ordering::Relaxed);
             let cx = ConnContext {
                 handler: &*shared.handler,
                 config: &shared.config,
-                stopping: &stopping,
+                stopping: &shared.stopping,
+                tracker: &shared.tracker,
+                open: &shared.open,
             };
-            serve_connection(stream, peer, &cx);
+            serve_connection(stream, peer, &cx, alive);
         });
         if let Err(err) = spawned {
             eprintln!("gateway: cannot start a connection task: {err}");
@@ -176,10 +249,10 @@ fn accept_loop(shared: &Arc<Shared>) {
 }
 
 /// Counts a connection as open for as long as it lives, panics included.
-struct OpenGuard<'a>(&'a AtomicUsize);
+pub(crate) struct OpenGuard<'a>(&'a AtomicUsize);
 
 impl<'a> OpenGuard<'a> {
-    fn new(open: &'a AtomicUsize) -> OpenGuard<'a> {
+    pub(crate) fn new(open: &'a AtomicUsize) -> OpenGuard<'a> {
         open.fetch_add(1, Ordering::Relaxed);
         OpenGuard(open)
     }

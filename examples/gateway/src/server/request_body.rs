@@ -17,7 +17,7 @@
 //! or may not be sending the body, and only closing is safe.
 
 use std::io::{self, Read, Write};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use grt::net::TcpStream;
 
@@ -73,15 +73,20 @@ impl<'c> RequestBody<'c> {
         if self.failed || self.continue_pending {
             return false;
         }
-        let wait = self.timeout.min(DRAIN_TIME);
-        if self.conn.get_ref().set_read_timeout(Some(wait)).is_err() {
+        // One deadline for the whole drain (Go's `SetReadDeadline`); the
+        // next head's wait replaces it (http/head.rs).
+        let deadline = Instant::now() + DRAIN_TIME;
+        if self
+            .conn
+            .get_ref()
+            .set_read_deadline(Some(deadline))
+            .is_err()
+        {
             return false;
         }
-        self.timeout_set = true;
-        let deadline = std::time::Instant::now() + DRAIN_TIME;
         let mut scratch = [0u8; 8192];
         let mut drained = 0u64;
-        while drained <= MAX_DRAIN && std::time::Instant::now() < deadline {
+        while drained <= MAX_DRAIN && Instant::now() < deadline {
             match self.decoder.read(self.conn, &mut scratch) {
                 Ok(0) => return true,
                 Ok(n) => drained += n as u64,

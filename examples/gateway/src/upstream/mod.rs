@@ -212,6 +212,12 @@ impl Upstream {
         self.pool.idle()
     }
 
+    /// Closes the pool's idle connections and keeps none from now on: this
+    /// backend has been replaced by a reload (pool.rs).
+    pub fn retire(&self) {
+        self.pool.retire();
+    }
+
     /// A pooled connection (if `from_pool`), or a new one; with whether
     /// it was pooled.
     fn checkout(&self, from_pool: bool) -> Result<(BufConn<TcpStream>, bool), Failure> {

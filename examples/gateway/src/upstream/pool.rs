@@ -20,10 +20,15 @@
 //! dead and is skipped. The race that remains (the backend closes just
 //! after the peek) is handled by the proxy, which retries an idempotent
 //! request that failed that way on another connection (proxy/mod.rs).
+//!
+//! A configuration reload replaces every backend, pools included
+//! (gateway.rs); the old pools are *retired*: their idle connections are
+//! closed at once, and a connection coming back from a request that was
+//! still in flight is closed instead of kept.
 
 use std::collections::VecDeque;
 use std::io;
-use std::mem::MaybeUninit;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use grt::net::TcpStream;
@@ -43,6 +48,8 @@ pub struct Pool {
     idle: Mutex<VecDeque<Idle>>,
     max_idle: usize,
     idle_timeout: Duration,
+    /// Set by [`Pool::retire`]: keep nothing from now on.
+    retired: AtomicBool,
 }
 
 impl Pool {
@@ -51,6 +58,7 @@ impl Pool {
             idle: Mutex::new(VecDeque::with_capacity(max_idle.min(64))),
             max_idle,
             idle_timeout,
+            retired: AtomicBool::new(false),
         }
     }
 
@@ -70,20 +78,37 @@ impl Pool {
         if self.max_idle == 0 {
             return;
         }
-        let evicted = {
+        let closed = {
             let mut idle = self.idle.lock();
-            let evicted = if idle.len() >= self.max_idle {
-                idle.pop_front()
+            // Read under the lock that `retire` drains under: a connection
+            // put after the drain is never kept.
+            if self.retired.load(Ordering::Relaxed) {
+                Some(conn)
             } else {
-                None
-            };
-            idle.push_back(Idle {
-                conn,
-                since: Instant::now(),
-            });
-            evicted
+                let evicted = if idle.len() >= self.max_idle {
+                    idle.pop_front().map(|oldest| oldest.conn)
+                } else {
+                    None
+                };
+                idle.push_back(Idle {
+                    conn,
+                    since: Instant::now(),
+                });
+                evicted
+            }
         };
-        drop(evicted); // closed outside the lock
+        drop(closed); // closed outside the lock
+    }
+
+    /// Closes every idle connection, and every one put back from now on
+    /// (module doc).
+    pub fn retire(&self) {
+        let drained: Vec<Idle> = {
+            let mut idle = self.idle.lock();
+            self.retired.store(true, Ordering::Relaxed);
+            idle.drain(..).collect()
+        };
+        drop(drained); // closed outside the lock
     }
 
     /// Connections waiting now.
@@ -93,11 +118,19 @@ impl Pool {
 }
 
 /// Whether an idle connection is still open and quiet: a peek that would
-/// block means nothing happened to it. grt sockets are non-blocking
-/// underneath, so the peek through socket2 returns at once.
+/// wait means nothing happened to it. The socket is switched to
+/// non-blocking mode for the peek, so it returns `WouldBlock` rather than
+/// parking the task.
 fn looks_alive(stream: &TcpStream) -> bool {
-    let mut byte = [MaybeUninit::<u8>::uninit(); 1];
-    match socket2::SockRef::from(stream).peek(&mut byte) {
+    let mut byte = [0u8; 1];
+    if stream.set_nonblocking(true).is_err() {
+        return false;
+    }
+    let peeked = stream.peek(&mut byte);
+    if stream.set_nonblocking(false).is_err() {
+        return false;
+    }
+    match peeked {
         Err(err) => err.kind() == io::ErrorKind::WouldBlock,
         // 0: the backend closed; more: it sent something unasked, and the
         // connection's framing can no longer be trusted.
