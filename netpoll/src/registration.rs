@@ -144,6 +144,11 @@ impl Slot {
         token(self.0.swap(READY, SeqCst))
     }
 
+    /// READY → EMPTY, leaving any other state alone.
+    fn consume_ready(&self) {
+        let _ = self.0.compare_exchange(READY, EMPTY, SeqCst, SeqCst);
+    }
+
     /// Go's `netpollunblock(ioready=false)`, for close: drops pending
     /// readiness and takes the token, if any.
     fn clear(&self) -> Option<usize> {
@@ -304,6 +309,17 @@ impl Registration {
         taken
     }
 
+    /// Drops the readiness a `poll` left in `interest`'s slot when it took
+    /// the caller's token: the caller was woken by that very readiness and
+    /// is about to retry its I/O, which sees everything it announced. Left
+    /// in place, it would make the caller's next `arm` return
+    /// [`Armed::Ready`] for nothing, costing one I/O call that can only say
+    /// `EAGAIN`. (Go's `netpollblock` ends with `gpp.Swap(pdNil)` for the
+    /// same reason.) Readiness that arrives after this is recorded anew.
+    pub fn consume_ready(&self, interest: Interest) {
+        self.desc.slot(interest).consume_ready();
+    }
+
     /// Has [`close`](Self::close) been called?
     pub fn is_closing(&self) -> bool {
         self.desc.closing.load(SeqCst)
@@ -394,6 +410,27 @@ mod tests {
 
         // The readiness is consumed once, then the reader parks again.
         assert_eq!(reg.arm(Interest::Read, T1), Armed::Ready);
+        assert_eq!(reg.arm(Interest::Read, T1), Armed::Waiting);
+        assert!(reg.disarm(Interest::Read, T1));
+    }
+
+    #[test]
+    fn consume_ready_drops_only_readiness() {
+        let poller = Arc::new(Poller::new().unwrap());
+        let (ours, theirs) = socketpair();
+        let reg = poller.register(ours.as_raw_fd()).unwrap();
+        assert_eq!(reg.arm(Interest::Read, T1), Armed::Waiting);
+        // A token is left alone.
+        reg.consume_ready(Interest::Read);
+        assert_eq!(state(&reg, Interest::Read), T1);
+        write_byte(&theirs);
+        assert_eq!(poll_tokens(&poller, Duration::from_secs(5)), vec![T1]);
+        poller.handled(1);
+        assert_eq!(state(&reg, Interest::Read), READY);
+        // The woken reader consumes the readiness that woke it: its next
+        // arm parks instead of returning Ready for nothing.
+        reg.consume_ready(Interest::Read);
+        assert_eq!(state(&reg, Interest::Read), EMPTY);
         assert_eq!(reg.arm(Interest::Read, T1), Armed::Waiting);
         assert!(reg.disarm(Interest::Read, T1));
     }

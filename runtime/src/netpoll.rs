@@ -143,11 +143,12 @@ pub fn park_until_ready(
         park::park_current(WaitReason::IoWait);
         if !reg.disarm(interest, token) {
             // Taken out of the slot by the poller or `close`, which ready us.
-            break if reg.is_closing() {
-                Err(closed_error())
-            } else {
-                Ok(())
-            };
+            if reg.is_closing() {
+                break Err(closed_error());
+            }
+            // The readiness that woke us is what our caller's retry reads.
+            reg.consume_ready(interest);
+            break Ok(());
         }
         token_ours = true;
         // Still ours: the timer fired, or a wake-up meant for an earlier

@@ -17,9 +17,9 @@
 //!   computations.
 //!
 //! It sleeps 20 µs between looks while it finds syscalls to retake, backing
-//! off to 10 ms when it does not (Go's numbers), and while every P is idle
-//! it sleeps until one is not (`SysmonNote`), so an idle runtime burns no
-//! CPU.
+//! off to 10 ms when it does not (Go's numbers), and once backed off, while
+//! every P is idle, it sleeps until one is not (`SysmonNote`), so an idle
+//! runtime burns no CPU.
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -140,10 +140,15 @@ fn sysmon(sched: &Arc<Sched>) {
             return;
         }
         if sched.npidle.load(Ordering::SeqCst) == sched.procs.len() {
-            if !sched.sysmon.sleep_while_idle(sched) {
+            // Only once the naps have backed off all the way: a runtime
+            // that idles between bursts of work (a server between
+            // requests) would otherwise send sysmon to sleep and wake it
+            // with a futex call on nearly every burst. The nap stays long
+            // afterwards, as Go's does unless a system call wakes it.
+            if nap >= MAX_NAP && !sched.sysmon.sleep_while_idle(sched) {
                 return;
             }
-            idle_looks = 0;
+            idle_looks += 1;
             continue;
         }
         let now = sched.now_nanos();

@@ -375,3 +375,48 @@ fn shutting_down_a_listener_wakes_its_acceptor() {
     });
     assert!(accepted.is_err(), "accept returned a connection");
 }
+
+#[test]
+fn data_and_close_arriving_together_always_reach_the_reader() {
+    // The peer writes and closes (or resets) at once: the reader must see
+    // the data and then the end, whichever events the poller merged.
+    for round in 0..100 {
+        let (reads, ended) = RuntimeBuilder::new().max_procs(2).run(move || {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let reader = grt::go(move || {
+                let (mut conn, _) = listener.accept().unwrap();
+                let mut buf = [0u8; 64];
+                let mut got = 0;
+                loop {
+                    match conn.read(&mut buf) {
+                        Ok(0) => return (got, "eof"),
+                        Ok(n) => got += n,
+                        Err(err) if err.kind() == io::ErrorKind::ConnectionReset => {
+                            return (got, "reset")
+                        }
+                        Err(err) => panic!("{err}"),
+                    }
+                }
+            });
+            let mut conn = TcpStream::connect(addr).unwrap();
+            conn.write_all(b"hello").unwrap();
+            if round % 3 == 0 {
+                socket2::SockRef::from(&conn)
+                    .set_linger(Some(Duration::ZERO))
+                    .unwrap();
+            }
+            drop(conn);
+            let deadline = Instant::now() + PATIENCE;
+            while !reader.is_finished() {
+                assert!(Instant::now() < deadline, "round {round}: the reader never woke");
+                grt::yield_now();
+            }
+            reader.join().unwrap()
+        });
+        assert!(reads <= 5, "round {round}: {reads} bytes");
+        if ended == "eof" {
+            assert_eq!(reads, 5, "round {round}: the data was lost");
+        }
+    }
+}
