@@ -2,8 +2,12 @@
 # Smoke run of the grt-vs-tokio benchmarks, for CI: every benchmark's work
 # runs on both runtimes at a tenth of its size (GRT_BENCH_QUICK=1), the
 # criterion groups once each (criterion's --test mode), the callgrind
-# driver once per benchmark and runtime, and the memory harness at 1,000
-# tasks. It checks that they run and finish; it asserts nothing about speed.
+# driver once per benchmark and runtime, the memory harness at 1,000
+# tasks, and netbench's quick run (each socket server, grt, tokio and
+# hyper, under 10 connections for 0.3 s per workload; every echo, and
+# every grt and tokio HTTP response, checked byte for byte, hyper's
+# parsed). It checks that they run, finish and answer correctly; it
+# asserts nothing about speed.
 #
 #     bash benches/smoke.sh
 #
@@ -15,7 +19,7 @@ export GRT_BENCH_QUICK=1
 
 cargo bench -p grt-benches --bench runtimes -- --test
 
-cargo build --release -q -p grt-benches --bin repeat --bin memory
+cargo build --release -q -p grt-benches --bin repeat --bin memory --bin netbench
 target="${CARGO_TARGET_DIR:-target}/release"
 for runtime in grt tokio; do
     for bench in spawn_many yield_many chained_spawn mutex_contended timers_many; do
@@ -27,4 +31,5 @@ for runtime in grt tokio; do
 done
 
 "$target/memory" 1000
+"$target/netbench" --quick
 echo "bench smoke: done (nothing about speed is asserted)"

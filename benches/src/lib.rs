@@ -11,6 +11,9 @@
 //! - `src/bin/report.rs`: criterion's estimates as a markdown table of
 //!   grt/tokio ratios.
 //!
+//! Sockets are measured apart, by `src/bin/netbench.rs` on [`net`]: real
+//! servers in child processes under a load generator, not criterion.
+//!
 //! # Same work, same mechanism
 //! Each benchmark does on tokio exactly what it does on grt, with the
 //! nearest primitive: `grt::go` / `tokio::spawn`, `grt::yield_now` /
@@ -36,6 +39,8 @@
 //!
 //! `GRT_BENCH_QUICK=1` shrinks every size tenfold but the mutex's task
 //! count (for smoke runs; see docs/benchmarks.md).
+
+pub mod net;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
