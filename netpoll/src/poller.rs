@@ -58,6 +58,13 @@ const REGISTER_EVENTS: u32 =
 /// must see (Go's `netpoll` uses the same masks).
 const READABLE: u32 = (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32;
 
+/// Events after which reading can never block again: the peer's end of
+/// the stream (RDHUP) or both directions gone (HUP).
+const READ_HUNG_UP: u32 = (libc::EPOLLRDHUP | libc::EPOLLHUP) as u32;
+
+/// Events after which writing can never block again.
+const WRITE_HUNG_UP: u32 = libc::EPOLLHUP as u32;
+
 /// Events that ready a writer; see [`READABLE`].
 const WRITABLE: u32 = (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) as u32;
 
@@ -169,10 +176,12 @@ impl Poller {
                 continue;
             };
             if flags & READABLE != 0 {
-                ready.extend(desc.make_ready(Interest::Read));
+                let hung_up = flags & READ_HUNG_UP != 0;
+                ready.extend(desc.make_ready(Interest::Read, hung_up));
             }
             if flags & WRITABLE != 0 {
-                ready.extend(desc.make_ready(Interest::Write));
+                let hung_up = flags & WRITE_HUNG_UP != 0;
+                ready.extend(desc.make_ready(Interest::Write, hung_up));
             }
         }
         Ok(ready.len() - before)

@@ -10,13 +10,15 @@
 //! |-------|-----------------------------------------|-----------|
 //! | EMPTY | nothing pending, nobody waiting         | `pdNil`   |
 //! | READY | readiness arrived that nobody consumed  | `pdReady` |
+//! | HUNG_UP | the peer hung up: ready for good      | (none)    |
 //! | token | a waiter is parked on this half         | a `*g`    |
 //!
 //! and four kinds of transition, all atomic swaps or CASes:
 //! - `arm` (the caller got `EAGAIN`): READY -> EMPTY, and the caller retries
 //!   its I/O at once; EMPTY -> token, and the caller parks.
-//! - `poll` (an event arrived): anything -> READY, taking the token if
-//!   there was one.
+//! - `poll` (an event arrived): anything but HUNG_UP -> READY, or, for a
+//!   hang-up, anything -> HUNG_UP, taking the token if there was one.
+//!   `arm` on HUNG_UP returns Ready and leaves it (see `HUNG_UP`).
 //! - `disarm` (the waiter gave up, e.g. on a timeout): its own token -> EMPTY.
 //! - `close`: anything -> EMPTY, taking the token if there was one.
 //!
@@ -63,7 +65,14 @@ use crate::poller::Poller;
 const EMPTY: usize = 0;
 /// Slot state: readiness arrived that no `arm` has consumed (Go's `pdReady`).
 const READY: usize = 1;
-/// The smallest token; every value below it is a slot state (0 and 1 are
+/// Slot state: the peer hung up (EPOLLRDHUP or EPOLLHUP). Unlike READY it
+/// is never consumed: every later `arm` says Ready, so a reader that read
+/// the last data without seeing the end (a short read) still finds it,
+/// though the one edge that announced it is long gone. tokio keeps its
+/// `READ_CLOSED` sticky for the same reason. Errors (EPOLLERR) are not
+/// sticky: on a UDP socket they pass once the error has been read.
+const HUNG_UP: usize = 2;
+/// The smallest token; every value below it is a slot state (0 to 2 are
 /// used, the rest reserved). Tokens are also 8-aligned, as the `Arc`
 /// pointers grt passes are.
 const MIN_TOKEN: usize = 8;
@@ -118,6 +127,7 @@ impl Slot {
         loop {
             let (next, armed) = match state {
                 READY => (EMPTY, Armed::Ready),
+                HUNG_UP => return Armed::Ready,
                 EMPTY => (token, Armed::Waiting),
                 other => {
                     debug_assert_ne!(other, token, "token {token:#x} armed twice");
@@ -138,10 +148,22 @@ impl Slot {
             .is_ok()
     }
 
-    /// Go's `netpollunblock(ioready=true)`: records readiness and takes the
-    /// token, if any. READY over READY is harmless, so a swap does it.
-    fn make_ready(&self) -> Option<usize> {
-        token(self.0.swap(READY, SeqCst))
+    /// Go's `netpollunblock(ioready=true)`: records readiness (a hang-up
+    /// for good) and takes the token, if any.
+    fn make_ready(&self, hung_up: bool) -> Option<usize> {
+        if hung_up {
+            return token(self.0.swap(HUNG_UP, SeqCst));
+        }
+        let mut state = self.0.load(SeqCst);
+        loop {
+            if state == HUNG_UP {
+                return None;
+            }
+            match self.0.compare_exchange(state, READY, SeqCst, SeqCst) {
+                Ok(old) => return token(old),
+                Err(now) => state = now,
+            }
+        }
     }
 
     /// READY → EMPTY, leaving any other state alone.
@@ -158,7 +180,7 @@ impl Slot {
 
 /// The token a slot state holds, if it holds one.
 fn token(state: usize) -> Option<usize> {
-    (state > READY).then_some(state)
+    (state >= MIN_TOKEN).then_some(state)
 }
 
 /// The poller's per-descriptor record (Go's `pollDesc`). Leaked, recycled
@@ -233,8 +255,8 @@ impl PollDesc {
     }
 
     /// An event made `interest` ready: see [`Slot::make_ready`].
-    pub(crate) fn make_ready(&self, interest: Interest) -> Option<usize> {
-        self.slot(interest).make_ready()
+    pub(crate) fn make_ready(&self, interest: Interest, hung_up: bool) -> Option<usize> {
+        self.slot(interest).make_ready(hung_up)
     }
 
     fn slot(&self, interest: Interest) -> &Slot {
@@ -570,6 +592,37 @@ mod tests {
         assert_eq!(reg.arm(Interest::Read, T1), Armed::Waiting);
         drop(theirs);
         assert_eq!(poll_tokens(&poller, Duration::from_secs(5)), vec![T1]);
+        poller.handled(1);
+        // The end is there for good: no readiness is consumed, so every
+        // later reader hears of it, however many edges ago it came.
+        assert_eq!(state(&reg, Interest::Read), HUNG_UP);
+        reg.consume_ready(Interest::Read);
+        assert_eq!(reg.arm(Interest::Read, T1), Armed::Ready);
+        assert_eq!(reg.arm(Interest::Read, T1), Armed::Ready);
+        assert_eq!(poller.waiters(), 0);
+    }
+
+    #[test]
+    fn data_then_hang_up_in_one_poll_keeps_the_hang_up() {
+        let poller = Arc::new(Poller::new().unwrap());
+        let (ours, theirs) = socketpair();
+        let reg = poller.register(ours.as_raw_fd()).unwrap();
+        assert_eq!(reg.arm(Interest::Read, T1), Armed::Waiting);
+        write_byte(&theirs);
+        drop(theirs);
+        let mut tokens = poll_tokens(&poller, Duration::from_secs(5));
+        // One event or two, the hang-up wins over plain readiness.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while state(&reg, Interest::Read) != HUNG_UP {
+            assert!(std::time::Instant::now() < deadline, "no hang-up seen");
+            poller.poll(Some(Duration::from_millis(10)), &mut tokens).unwrap();
+        }
+        assert_eq!(tokens, vec![T1]);
+        poller.handled(1);
+        // A woken reader that reads the byte (a short read) and arms again
+        // is told to read again, and finds the end.
+        reg.consume_ready(Interest::Read);
+        assert_eq!(reg.arm(Interest::Read, T1), Armed::Ready);
     }
 
     #[cfg(debug_assertions)]

@@ -62,17 +62,17 @@ macro_rules! stream_io {
     ($ty:ty) => {
         impl std::io::Read for &$ty {
             fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-                self.inner
-                    .io(grt_netpoll::Interest::Read, |s| (&mut &*s).read(buf))
+                let len = buf.len();
+                self.inner.read_stream(len, |s| (&mut &*s).read(buf))
             }
 
             fn read_vectored(
                 &mut self,
                 bufs: &mut [std::io::IoSliceMut<'_>],
             ) -> std::io::Result<usize> {
-                self.inner.io(grt_netpoll::Interest::Read, |s| {
-                    (&mut &*s).read_vectored(bufs)
-                })
+                let len = bufs.iter().map(|b| b.len()).sum();
+                self.inner
+                    .read_stream(len, |s| (&mut &*s).read_vectored(bufs))
             }
         }
 

@@ -59,6 +59,13 @@ pub(crate) struct Pollable<S: AsRawFd> {
     /// std's `set_nonblocking(true)`: `WouldBlock` goes back to the caller
     /// instead of parking it.
     nonblocking: AtomicBool,
+    /// The last stream read returned less than asked: the kernel's buffer
+    /// was empty then, so the next read would most likely say `EAGAIN`;
+    /// it waits for readiness first instead (tokio's rule, which saves one
+    /// read system call per message on a request/response connection).
+    /// Safe because the poller keeps a hang-up ready for good (grt-netpoll's
+    /// `HUNG_UP`): an end that arrived with the last data is still seen.
+    drained: AtomicBool,
 }
 
 /// Time zero of the stored deadlines (any fixed instant will do).
@@ -84,6 +91,7 @@ impl<S: AsRawFd> Pollable<S> {
             timeouts: [AtomicU64::new(0), AtomicU64::new(0)],
             deadlines: [AtomicU64::new(0), AtomicU64::new(0)],
             nonblocking: AtomicBool::new(false),
+            drained: AtomicBool::new(false),
         }
     }
 
@@ -118,6 +126,34 @@ impl<S: AsRawFd> Pollable<S> {
                 result => return result,
             }
         }
+    }
+
+    /// A stream read into `len` bytes of buffer: [`io`](Self::io), but
+    /// after a short read the next one waits for readiness before trying
+    /// (`drained`). Waiting first costs nothing if data came meanwhile: the
+    /// poller has marked the socket ready, and the wait returns at once.
+    pub fn read_stream(
+        &self,
+        len: usize,
+        mut op: impl FnMut(&S) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        if len > 0
+            && !self.nonblocking.load(Ordering::Relaxed)
+            && self.drained.swap(false, Ordering::Relaxed)
+        {
+            checkpoint();
+            let timeout = self.timeout(Interest::Read).map(deadline_after);
+            let deadline = match (timeout, self.deadline(Interest::Read)) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            self.wait(Interest::Read, deadline)?;
+        }
+        let n = self.io(Interest::Read, &mut op)?;
+        if n > 0 && n < len {
+            self.drained.store(true, Ordering::Relaxed);
+        }
+        Ok(n)
     }
 
     /// Blocks until the socket may be ready for `interest`, or `deadline`.
