@@ -409,7 +409,10 @@ fn data_and_close_arriving_together_always_reach_the_reader() {
             drop(conn);
             let deadline = Instant::now() + PATIENCE;
             while !reader.is_finished() {
-                assert!(Instant::now() < deadline, "round {round}: the reader never woke");
+                assert!(
+                    Instant::now() < deadline,
+                    "round {round}: the reader never woke"
+                );
                 grt::yield_now();
             }
             reader.join().unwrap()
