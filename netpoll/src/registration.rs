@@ -615,7 +615,9 @@ mod tests {
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         while state(&reg, Interest::Read) != HUNG_UP {
             assert!(std::time::Instant::now() < deadline, "no hang-up seen");
-            poller.poll(Some(Duration::from_millis(10)), &mut tokens).unwrap();
+            poller
+                .poll(Some(Duration::from_millis(10)), &mut tokens)
+                .unwrap();
         }
         assert_eq!(tokens, vec![T1]);
         poller.handled(1);
