@@ -239,7 +239,7 @@ pub(crate) fn serve(
 
     let write_pump = WritePump::new(writer, send_rx, control_rx, goodbye, config);
     let writer_alive = alive.clone();
-    grt::go(move || {
+    crate::go_named("chat-write", move || {
         write_pump.run();
         drop(writer_alive);
     });

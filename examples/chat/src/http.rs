@@ -107,16 +107,17 @@ pub fn read_head(
 ) -> Result<(Request, Vec<u8>), HeadError> {
     let mut buf = vec![0u8; limit];
     let mut len = 0;
+    conn.set_read_deadline(Some(deadline))
+        .map_err(|_| HeadError::Gone)?;
     loop {
         if len == limit {
             return Err(HeadError::TooLarge);
         }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
+        // A read that finds bytes queued does not fail at the deadline
+        // (grt, unlike Go, only fails a call that has to wait).
+        if Instant::now() >= deadline {
             return Err(HeadError::TimedOut);
         }
-        conn.set_read_timeout(Some(left))
-            .map_err(|_| HeadError::Gone)?;
         let n = match (&*conn).read(&mut buf[len..]) {
             Ok(0) => return Err(HeadError::Gone),
             Ok(n) => n,
@@ -223,7 +224,7 @@ pub fn reason(status: u16) -> &'static str {
 
 /// Writes `bytes` within `wait`.
 pub fn write_all(conn: &TcpStream, bytes: &[u8], wait: Duration) -> io::Result<()> {
-    conn.set_write_timeout(Some(wait))?;
+    conn.set_write_deadline(Some(grt::time::deadline_after(wait)))?;
     (&*conn).write_all(bytes)
 }
 
@@ -241,13 +242,12 @@ fn linger(conn: &TcpStream) {
         return;
     }
     let deadline = grt::time::deadline_after(LINGER);
+    if conn.set_read_deadline(Some(deadline)).is_err() {
+        return;
+    }
     let mut sink = [0u8; 4096];
     let mut total = 0;
-    while total < LINGER_BYTES {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() || conn.set_read_timeout(Some(left)).is_err() {
-            return;
-        }
+    while total < LINGER_BYTES && Instant::now() < deadline {
         match (&*conn).read(&mut sink) {
             Ok(0) | Err(_) => return,
             Ok(n) => total += n,

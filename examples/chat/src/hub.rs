@@ -114,7 +114,7 @@ impl Hub {
             history_len: config.history,
             idle_limit: config.idle_rooms,
         };
-        grt::go(move || {
+        crate::go_named("chat-hub", move || {
             task.run();
             drop(done_tx);
         });

@@ -24,7 +24,7 @@
 //! | `client.rs` | one connection: two pumps, how they share it, how it ends | `client.go`: `Client`, `serveWs` |
 //! | `read_pump.rs` | socket → hub: limits, pong deadline, close codes | `readPump` |
 //! | `write_pump.rs` | hub → socket: batching, pings, the closing handshake | `writePump` |
-//! | `socket.rs` | Go-style deadlines over grt's timeouts | `SetReadDeadline`, `SetWriteDeadline` |
+//! | `socket.rs` | the pumps' two views of a connection, with its deadlines | `SetReadDeadline`, `SetWriteDeadline` |
 //! | `http.rs` | reading a request head within limits, writing a response | Go's `net/http` |
 //! | `upgrade.rs` | the WebSocket handshake and the origin check | `Upgrader.Upgrade`, `checkSameOrigin` |
 //! | `server.rs` | accept loop, routing, graceful shutdown | `main.go`, `serveHome` |
@@ -50,6 +50,17 @@
 //! belong to the hub's task, each connection's protocol state to its
 //! pumps.
 //!
+//! ## Trying it, measuring it
+//! `tests/browser.rs` runs the page in two headless Chromium windows and
+//! checks that what one types, the other shows
+//! (`GRT_CHAT_BROWSER_TEST=1 cargo test -p grt-chat --test browser`).
+//! `src/bin/chat-load.rs` is a load generator: thousands of WebSocket
+//! clients, bursts or paced or closed-loop senders, reporting delivered
+//! messages/s, broadcast latency, batching, CPU and memory per
+//! connection (docs/benchmarks.md, "Chat hub", has its figures against
+//! gorilla's Go chat). The book's chapter "The chat hub, task by task"
+//! follows one message through the scheduler.
+//!
 //! ## Using it as a library
 //! [`Server::start`] runs a server in the current runtime and returns a
 //! handle ([`Server::stats`], [`Server::shutdown`]); a process may run
@@ -71,3 +82,15 @@ mod write_pump;
 pub use config::{Config, ConfigError};
 pub use hub::{Hub, HubStats};
 pub use server::{Server, ServerStats, HOME_PAGE};
+
+/// `grt::go` with a task name. The names are what `GRT_SCHEDDETAIL`,
+/// gdb's `info tasks` and a `GRT_TRACE` timeline show for each task (the
+/// book's chapter "The chat hub, task by task" lists them): `chat-hub`,
+/// `chat-accept`, `chat-conn` (a connection, then its read pump),
+/// `chat-write` (a write pump). Panics, as `grt::go` does, if no stack can
+/// be reserved.
+pub(crate) fn go_named(name: &'static str, f: impl FnOnce() + Send + 'static) {
+    if let Err(err) = grt::Builder::new().name(name).spawn(f) {
+        panic!("cannot start task {name}: {err}");
+    }
+}

@@ -153,7 +153,7 @@ fn main() -> ExitCode {
         println!("chat: serving on http://{addr}/ (another room: http://{addr}/?room=NAME)");
         println!("chat: Ctrl-C to stop");
         let stopper = server.clone();
-        grt::go(move || {
+        let waiting = grt::Builder::new().name("chat-signal").spawn(move || {
             if let Ok(signal) = interrupts.recv() {
                 let stats = stopper.stats();
                 println!(
@@ -163,6 +163,9 @@ fn main() -> ExitCode {
                 stopper.shutdown();
             }
         });
+        if let Err(err) = waiting {
+            eprintln!("chat: cannot watch for Ctrl-C: {err}");
+        }
         server.wait();
         println!("chat: stopped");
         ExitCode::SUCCESS

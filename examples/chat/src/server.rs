@@ -15,9 +15,8 @@
 //! chat, in order:
 //! 1. mark the server stopping, so connections accepted from now on, and
 //!    handshakes not yet answered, are turned away (503);
-//! 2. stop the accept loop: shut the listening socket down, which wakes
-//!    the loop's `accept` with an error (grt has no other way to wake a
-//!    task parked in `accept`; see "A missing grt API" below);
+//! 2. stop the accept loop: `TcpListener::shutdown` wakes the loop's
+//!    `accept` with an error (Go's `Listener.Close`);
 //! 3. cut short the connections still sending their request head (a
 //!    browser opens spare connections and may never use them);
 //! 4. stop the hub: every client is sent close code 1001 (going away) by
@@ -29,12 +28,6 @@
 //! `Receiver`, whose `recv` fails once the last sender is gone (Go would
 //! use a `sync.WaitGroup`; this cannot be misused by an `Add` racing the
 //! `Wait`).
-//!
-//! # A missing grt API
-//! `grt::net::TcpListener` has no `shutdown` or `close` that wakes a task
-//! parked in `accept` (Go's `Listener.Close` does). We call `shutdown(2)`
-//! on its descriptor through `socket2::SockRef`, which Linux answers by
-//! waking the waiter, whose `accept` then fails with `EINVAL`.
 
 use std::collections::HashMap;
 use std::io;
@@ -138,7 +131,7 @@ impl Server {
         let server = Server {
             shared: Arc::clone(&shared),
         };
-        grt::go(move || accept_loop(shared, listener, alive));
+        crate::go_named("chat-accept", move || accept_loop(shared, listener, alive));
         Ok(server)
     }
 
@@ -171,7 +164,7 @@ impl Server {
         let shared = &self.shared;
         if !shared.stopping.swap(true, Ordering::AcqRel) {
             if let Some(listener) = shared.listener.lock().take() {
-                let _ = socket2::SockRef::from(&*listener).shutdown(Shutdown::Read);
+                let _ = listener.shutdown();
             }
             for conn in shared.reading.lock().values() {
                 let _ = conn.shutdown(Shutdown::Both);
@@ -208,7 +201,14 @@ fn accept_loop(shared: Arc<Shared>, listener: Arc<TcpListener>, alive: Sender<()
                 backoff = Duration::ZERO;
                 let shared = Arc::clone(&shared);
                 let alive = alive.clone();
-                grt::go(move || serve_connection(&shared, conn, &alive));
+                let spawned = grt::Builder::new()
+                    .name("chat-conn")
+                    .spawn(move || serve_connection(&shared, conn, &alive));
+                if let Err(err) = spawned {
+                    // Out of memory for stacks: the connection is closed
+                    // unanswered, and the next one may fare better.
+                    eprintln!("chat: cannot start a connection task: {err}");
+                }
             }
             Err(err) => {
                 backoff = (backoff * 2).clamp(ACCEPT_BACKOFF_MIN, ACCEPT_BACKOFF_MAX);

@@ -1,16 +1,22 @@
 //! The two views of one TCP connection that the pumps hold: a read side
-//! with a moving deadline, and a write side with a deadline per frame.
+//! whose deadline moves with each pong, and a write side with a deadline
+//! per frame.
 //!
-//! Go's `net.Conn` has absolute deadlines (`SetReadDeadline`,
-//! `SetWriteDeadline`), and gorilla's client.go is written against them:
-//! the read deadline is "now + pong wait", pushed forward by each pong,
-//! and every frame written must be out by "now + write wait". grt's
-//! sockets, like std's, have *timeouts* instead: each call to `read` or
-//! `write` may wait that long. A peer sending one byte just before each
-//! timeout would keep a timeout-based connection alive for ever, so each
-//! side here turns its deadline into "the time that is left" before every
-//! call (a cheap store into the socket) and fails with `TimedOut` once none
-//! is left, which is Go's behaviour.
+//! gorilla's client.go is written against Go's absolute deadlines
+//! (`SetReadDeadline`, `SetWriteDeadline`): the read deadline is "now +
+//! pong wait", pushed forward by each pong, and every frame written must be
+//! out by "now + write wait". grt's sockets have the same calls
+//! (`set_read_deadline`, `set_write_deadline`), so each side here is a
+//! thin view that sets them. A per-call *timeout* would not do: a peer
+//! sending one byte just before each timeout would keep the connection
+//! alive for ever.
+//!
+//! One difference from Go: grt fails a call at the deadline only if the
+//! call has to wait, so a read that finds data already queued still gets
+//! it. For the read pump that changes little: a vanished peer sends
+//! nothing, so its next read waits and fails; only a peer that never lets
+//! the socket's buffer run dry (and never pongs) would outlast its pong
+//! wait, until its first pause.
 //!
 //! Both sides share the connection through an `Arc<TcpStream>`, since
 //! `&TcpStream` is `Read` and `Write` and grt lets one task read while
@@ -23,46 +29,44 @@ use std::time::{Duration, Instant};
 
 use grt::net::TcpStream;
 
-/// The time left until `deadline`, or `TimedOut` if it has passed.
-fn time_left(deadline: Instant) -> io::Result<Duration> {
-    let left = deadline.saturating_duration_since(Instant::now());
-    if left.is_zero() {
-        return Err(io::Error::new(io::ErrorKind::TimedOut, "deadline passed"));
-    }
-    Ok(left)
-}
-
 /// What the read pump's `WebSocket` reads through.
 pub(crate) struct ReadSide {
-    /// The connection, shared with the write pump.
+    /// The connection, shared with the write pump; its read deadline is
+    /// gorilla's.
     conn: Arc<TcpStream>,
-    /// When the next read gives up (gorilla's read deadline).
-    deadline: Instant,
 }
 
 impl ReadSide {
     /// A read side whose first deadline is `wait` from now.
     pub(crate) fn new(conn: Arc<TcpStream>, wait: Duration) -> ReadSide {
-        ReadSide {
-            conn,
-            deadline: grt::time::deadline_after(wait),
-        }
+        let side = ReadSide { conn };
+        side.extend(wait);
+        side
     }
 
     /// Moves the deadline to `wait` from now (gorilla's pong handler).
-    pub(crate) fn extend(&mut self, wait: Duration) {
-        self.deadline = grt::time::deadline_after(wait);
+    pub(crate) fn extend(&self, wait: Duration) {
+        // Cannot fail: grt only stores the instant (the `Result` is std's
+        // shape for socket options).
+        let _ = self
+            .conn
+            .set_read_deadline(Some(grt::time::deadline_after(wait)));
     }
 
     /// Reads and throws away whatever the peer still sends, until it
     /// hangs up, fails, or `wait` has passed: a lingering close (see
     /// read_pump.rs), so that our close frame is not lost to a reset.
+    /// The deadline is checked here too, since a read that finds data
+    /// queued does not fail at it (module doc): a peer that keeps sending
+    /// must not keep us here.
     pub(crate) fn discard_until_eof(&mut self, wait: Duration) {
-        self.extend(wait);
+        let deadline = grt::time::deadline_after(wait);
+        let _ = self.conn.set_read_deadline(Some(deadline)); // as in `extend`
         let mut sink = [0u8; 4096];
-        while let Ok(n) = self.read(&mut sink) {
-            if n == 0 {
-                return;
+        while Instant::now() < deadline {
+            match self.read(&mut sink) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
             }
         }
     }
@@ -70,8 +74,6 @@ impl ReadSide {
 
 impl Read for ReadSide {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.conn
-            .set_read_timeout(Some(time_left(self.deadline)?))?;
         (&*self.conn).read(buf)
     }
 }
@@ -94,25 +96,23 @@ impl Write for ReadSide {
 
 /// What the write pump's `WebSocket` writes through.
 pub(crate) struct WriteSide {
-    /// The connection, shared with the read pump.
+    /// The connection, shared with the read pump; its write deadline is
+    /// set before each frame.
     conn: Arc<TcpStream>,
-    /// When the frame being written must be out (gorilla's write
-    /// deadline); `None` until the first frame.
-    deadline: Option<Instant>,
 }
 
 impl WriteSide {
     pub(crate) fn new(conn: Arc<TcpStream>) -> WriteSide {
-        WriteSide {
-            conn,
-            deadline: None,
-        }
+        WriteSide { conn }
     }
 
     /// Gives the next frame `wait` to get out (gorilla's
     /// `SetWriteDeadline(time.Now().Add(writeWait))` before each write).
     pub(crate) fn arm(&mut self, wait: Duration) {
-        self.deadline = Some(grt::time::deadline_after(wait));
+        // Cannot fail, as in `ReadSide::extend`.
+        let _ = self
+            .conn
+            .set_write_deadline(Some(grt::time::deadline_after(wait)));
     }
 
     /// The connection, for shutting it down.
@@ -123,9 +123,6 @@ impl WriteSide {
 
 impl Write for WriteSide {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if let Some(deadline) = self.deadline {
-            self.conn.set_write_timeout(Some(time_left(deadline)?))?;
-        }
         (&*self.conn).write(buf)
     }
 
