@@ -151,11 +151,6 @@ impl ConsistentHash {
         ConsistentHash { ring, health }
     }
 
-    /// The health state (for tests and metrics).
-    pub fn health(&self) -> &Health {
-        &self.health
-    }
-
     /// Number of points on the ring.
     pub fn points(&self) -> usize {
         self.ring.len()
@@ -245,18 +240,8 @@ impl Balancer for ConsistentHash {
         None
     }
 
-    fn started(&self, _i: usize) {}
-
-    fn finished(&self, i: usize, ok: bool) {
-        self.health.report(i, ok);
-    }
-
-    fn set_up(&self, i: usize, up: bool) {
-        self.health.set_up(i, up);
-    }
-
-    fn is_up(&self, i: usize) -> bool {
-        self.health.is_up(i)
+    fn health(&self) -> &Health {
+        &self.health
     }
 
     fn name(&self) -> &'static str {

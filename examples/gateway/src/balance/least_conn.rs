@@ -65,10 +65,6 @@ impl LeastConn {
         self.in_flight.get(i)
     }
 
-    /// The health state (for tests and metrics).
-    pub fn health(&self) -> &Health {
-        &self.health
-    }
 }
 
 impl Balancer for LeastConn {
@@ -108,12 +104,8 @@ impl Balancer for LeastConn {
         self.health.report(i, ok);
     }
 
-    fn set_up(&self, i: usize, up: bool) {
-        self.health.set_up(i, up);
-    }
-
-    fn is_up(&self, i: usize) -> bool {
-        self.health.is_up(i)
+    fn health(&self) -> &Health {
+        &self.health
     }
 
     fn name(&self) -> &'static str {

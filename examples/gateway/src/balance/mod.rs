@@ -191,24 +191,34 @@ pub trait Balancer: Send + Sync {
         self.pick(key).filter(|i| !tried.contains(i))
     }
 
+    /// The backends' shared health record, which the defaults below keep.
+    fn health(&self) -> &Health;
+
     /// A request to backend `i` started. Call it right after `pick`, before
     /// anything that can park the task, so concurrent picks see the load.
-    fn started(&self, i: usize);
+    /// Balancers that count in-flight requests override it.
+    fn started(&self, _i: usize) {}
 
     /// A request to backend `i` finished; `ok = false` means the backend
     /// failed (connect refused/reset/timeout, 5xx from a failed exchange)
     /// and counts toward passive health. Exactly once per `started`.
-    fn finished(&self, i: usize, ok: bool);
+    fn finished(&self, i: usize, ok: bool) {
+        self.health().report(i, ok);
+    }
 
     /// Active health checks report here: backend `i` is up or down.
     /// "Down" holds until an active "up"; passive successes cannot undo it.
     /// "Up" clears the passive record (failure count, retry time).
-    fn set_up(&self, i: usize, up: bool);
+    fn set_up(&self, i: usize, up: bool) {
+        self.health().set_up(i, up);
+    }
 
     /// Whether backend `i` is currently considered up (for metrics and
     /// /healthz). False from the moment it is marked down until a probe
     /// succeeds or an active check says up, even while it is due a probe.
-    fn is_up(&self, i: usize) -> bool;
+    fn is_up(&self, i: usize) -> bool {
+        self.health().is_up(i)
+    }
 
     /// The balancer's config name, one of [`NAMES`].
     fn name(&self) -> &'static str;

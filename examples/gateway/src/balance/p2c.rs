@@ -64,11 +64,6 @@ impl PowerOfTwoChoices {
         self.in_flight.get(i)
     }
 
-    /// The health state (for tests and metrics).
-    pub fn health(&self) -> &Health {
-        &self.health
-    }
-
     /// Two distinct positions in `0..n` (`n >= 2`), uniformly.
     fn two(&self, n: usize) -> (usize, usize) {
         let a = self.rng.below(n);
@@ -149,12 +144,8 @@ impl Balancer for PowerOfTwoChoices {
         self.health.report(i, ok);
     }
 
-    fn set_up(&self, i: usize, up: bool) {
-        self.health.set_up(i, up);
-    }
-
-    fn is_up(&self, i: usize) -> bool {
-        self.health.is_up(i)
+    fn health(&self) -> &Health {
+        &self.health
     }
 
     fn name(&self) -> &'static str {

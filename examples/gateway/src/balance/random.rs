@@ -40,10 +40,6 @@ impl Random {
         Random { health, rng }
     }
 
-    /// The health state (for tests and metrics).
-    pub fn health(&self) -> &Health {
-        &self.health
-    }
 }
 
 impl Balancer for Random {
@@ -77,18 +73,8 @@ impl Balancer for Random {
         None
     }
 
-    fn started(&self, _i: usize) {}
-
-    fn finished(&self, i: usize, ok: bool) {
-        self.health.report(i, ok);
-    }
-
-    fn set_up(&self, i: usize, up: bool) {
-        self.health.set_up(i, up);
-    }
-
-    fn is_up(&self, i: usize) -> bool {
-        self.health.is_up(i)
+    fn health(&self) -> &Health {
+        &self.health
     }
 
     fn name(&self) -> &'static str {

@@ -43,10 +43,6 @@ impl RoundRobin {
         }
     }
 
-    /// The health state (for tests and metrics).
-    pub fn health(&self) -> &Health {
-        &self.health
-    }
 }
 
 impl Balancer for RoundRobin {
@@ -81,18 +77,8 @@ impl Balancer for RoundRobin {
         }
     }
 
-    fn started(&self, _i: usize) {}
-
-    fn finished(&self, i: usize, ok: bool) {
-        self.health.report(i, ok);
-    }
-
-    fn set_up(&self, i: usize, up: bool) {
-        self.health.set_up(i, up);
-    }
-
-    fn is_up(&self, i: usize) -> bool {
-        self.health.is_up(i)
+    fn health(&self) -> &Health {
+        &self.health
     }
 
     fn name(&self) -> &'static str {

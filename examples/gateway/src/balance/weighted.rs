@@ -93,11 +93,6 @@ impl WeightedRoundRobin {
         }
     }
 
-    /// The health state (for tests and metrics).
-    pub fn health(&self) -> &Health {
-        &self.health
-    }
-
     /// Backend `i`'s effective weight (for metrics and tests).
     pub fn effective_weight(&self, i: usize) -> i64 {
         self.lock().effective[i]
@@ -153,8 +148,6 @@ impl Balancer for WeightedRoundRobin {
         }
     }
 
-    fn started(&self, _i: usize) {}
-
     fn finished(&self, i: usize, ok: bool) {
         self.health.report(i, ok);
         let max_fails = i64::from(self.health.config().max_fails);
@@ -164,12 +157,8 @@ impl Balancer for WeightedRoundRobin {
         }
     }
 
-    fn set_up(&self, i: usize, up: bool) {
-        self.health.set_up(i, up);
-    }
-
-    fn is_up(&self, i: usize) -> bool {
-        self.health.is_up(i)
+    fn health(&self) -> &Health {
+        &self.health
     }
 
     fn name(&self) -> &'static str {
