@@ -113,11 +113,7 @@ impl<S: AsRawFd> Pollable<S> {
         if self.nonblocking.load(Ordering::Relaxed) {
             return op(&self.io);
         }
-        let timeout = self.timeout(interest).map(deadline_after);
-        let deadline = match (timeout, self.deadline(interest)) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let deadline = self.call_deadline(interest);
         loop {
             match op(&self.io) {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
@@ -141,19 +137,23 @@ impl<S: AsRawFd> Pollable<S> {
             && !self.nonblocking.load(Ordering::Relaxed)
             && self.drained.swap(false, Ordering::Relaxed)
         {
-            checkpoint();
-            let timeout = self.timeout(Interest::Read).map(deadline_after);
-            let deadline = match (timeout, self.deadline(Interest::Read)) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            self.wait(Interest::Read, deadline)?;
+            self.wait(Interest::Read, self.call_deadline(Interest::Read))?;
         }
         let n = self.io(Interest::Read, &mut op)?;
         if n > 0 && n < len {
             self.drained.store(true, Ordering::Relaxed);
         }
         Ok(n)
+    }
+
+    /// When a call starting now in `interest`'s direction gives up: its
+    /// timeout from now, or the standing deadline, whichever comes first.
+    fn call_deadline(&self, interest: Interest) -> Option<Instant> {
+        let timeout = self.timeout(interest).map(deadline_after);
+        match (timeout, self.deadline(interest)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Blocks until the socket may be ready for `interest`, or `deadline`.
