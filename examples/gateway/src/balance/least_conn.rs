@@ -64,7 +64,6 @@ impl LeastConn {
     pub fn in_flight(&self, i: usize) -> usize {
         self.in_flight.get(i)
     }
-
 }
 
 impl Balancer for LeastConn {

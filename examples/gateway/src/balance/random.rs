@@ -39,7 +39,6 @@ impl Random {
     pub fn new(health: Health, rng: Rng) -> Self {
         Random { health, rng }
     }
-
 }
 
 impl Balancer for Random {

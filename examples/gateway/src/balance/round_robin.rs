@@ -42,7 +42,6 @@ impl RoundRobin {
             next: AtomicUsize::new(0),
         }
     }
-
 }
 
 impl Balancer for RoundRobin {
