@@ -342,6 +342,19 @@ impl Registration {
         self.desc.slot(interest).consume_ready();
     }
 
+    /// Whether `interest` may be ready, as far as the poller knows: an
+    /// event arrived that no `arm` or `consume_ready` has taken since, or a
+    /// hang-up (which stays). A caller that knows the descriptor had
+    /// nothing to offer at its last try can skip the next system call
+    /// while this says no, as tokio checks readiness before a `try_read`.
+    /// The answer is only as fresh as the last poll: the runtime polls
+    /// while some task waits on this poller (Go's `netpollAnyWaiters`), so
+    /// with no waiter there is no news, and this says yes.
+    pub fn may_be_ready(&self, interest: Interest) -> bool {
+        self.poller.waiters() == 0
+            || matches!(self.desc.slot(interest).0.load(SeqCst), READY | HUNG_UP)
+    }
+
     /// Has [`close`](Self::close) been called?
     pub fn is_closing(&self) -> bool {
         self.desc.closing.load(SeqCst)

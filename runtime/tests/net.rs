@@ -423,3 +423,101 @@ fn data_and_close_arriving_together_always_reach_the_reader() {
         }
     }
 }
+
+/// Polls `op` (non-blocking) until it stops saying `WouldBlock`, yielding
+/// in between, for up to [`PATIENCE`].
+fn until_not_would_block<T>(what: &str, mut op: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        match op() {
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                assert!(Instant::now() < deadline, "{what} never came");
+                grt::yield_now();
+            }
+            result => return result,
+        }
+    }
+}
+
+/// Two ends of a loopback TCP connection.
+fn tcp_pair() -> (TcpStream, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let near = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (far, _) = listener.accept().unwrap();
+    (near, far)
+}
+
+#[test]
+fn a_non_blocking_peek_at_an_idle_connection_sees_data_and_hang_up() {
+    // The gateway's pool asks this of every idle upstream connection; after
+    // a read that emptied the socket, the answer comes from the poller's
+    // readiness instead of a system call, and must still come. The poller
+    // only polls while some task waits on it: a bystander parked on another
+    // socket keeps it polling, as the gateway's client connections do.
+    RuntimeBuilder::new().run(|| {
+        let (quiet, quiet_peer) = tcp_pair();
+        let bystander = grt::go(move || (&quiet).read(&mut [0u8; 1]).map(|_| ()));
+        let (a, mut b) = tcp_pair();
+        let reader = grt::go(move || {
+            let mut buf = [0u8; 8];
+            let n = (&a).read(&mut buf).unwrap(); // parks, then a short read
+            assert_eq!(&buf[..n], b"hi");
+            a
+        });
+        b.write_all(b"hi").unwrap();
+        let a = reader.join().unwrap();
+        a.set_nonblocking(true).unwrap();
+        let mut byte = [0u8; 1];
+        let err = a.peek(&mut byte).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+
+        b.write_all(b"x").unwrap();
+        let n = until_not_would_block("the byte", || a.peek(&mut byte)).unwrap();
+        assert_eq!((n, byte[0]), (1, b'x'));
+        assert_eq!((&a).read(&mut byte).unwrap(), 1);
+
+        drop(b);
+        let n = until_not_would_block("the hang-up", || a.peek(&mut byte)).unwrap();
+        assert_eq!(n, 0, "a closed peer reads as end of stream");
+        assert!(
+            !bystander.is_finished(),
+            "the poller had a waiter throughout"
+        );
+        drop(quiet_peer);
+        let _ = bystander.join();
+    });
+}
+
+#[test]
+fn a_peek_that_waited_leaves_its_data_for_the_next_read() {
+    // A short read marks the socket drained; a blocking peek then parks,
+    // is woken by the next bytes and sees them without consuming them.
+    // The read after it must not wait for another wake-up that never comes
+    // (it would time out after PATIENCE).
+    RuntimeBuilder::new().run(|| {
+        let (a, mut b) = tcp_pair();
+        a.set_read_timeout(Some(PATIENCE)).unwrap();
+        let (first_read, read_done) = grt::chan::bounded::<()>(1);
+        let reader = grt::go(move || {
+            let mut buf = [0u8; 8];
+            let n = (&a).read(&mut buf).unwrap();
+            assert_eq!(&buf[..n], b"one");
+            first_read.send(()).unwrap();
+            let n = a.peek(&mut buf).unwrap();
+            assert_eq!(&buf[..n], b"two");
+            let n = (&a).read(&mut buf).expect("the peeked bytes are readable");
+            assert_eq!(&buf[..n], b"two");
+        });
+        let task = reader.task().clone();
+        b.write_all(b"one").unwrap();
+        read_done.recv().unwrap();
+        // The next park on the socket is the peek's: send once it is there.
+        let deadline = Instant::now() + PATIENCE;
+        while task.wait_reason() != grt::WaitReason::IoWait {
+            assert!(Instant::now() < deadline, "the peek never parked");
+            grt::yield_now();
+        }
+        b.write_all(b"two").unwrap();
+        reader.join().unwrap();
+    });
+}

@@ -168,7 +168,12 @@ macro_rules! stream_io {
 
             /// std's `set_nonblocking`: in non-blocking mode an operation
             /// that would wait fails with `WouldBlock` instead (to peek at
-            /// whether an idle connection is still alive, say).
+            /// whether an idle connection is still alive, say). As with
+            /// tokio's `try_read`, a read or peek after one that found
+            /// nothing to read says `WouldBlock` without a system call
+            /// until the net poller has seen the socket readable or hung
+            /// up: so bytes or an end the kernel has but no poll has
+            /// reported yet may be seen a moment late.
             pub fn set_nonblocking(&self, nonblocking: bool) -> std::io::Result<()> {
                 self.inner.set_nonblocking(nonblocking);
                 Ok(())

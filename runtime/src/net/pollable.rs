@@ -59,10 +59,12 @@ pub(crate) struct Pollable<S: AsRawFd> {
     /// std's `set_nonblocking(true)`: `WouldBlock` goes back to the caller
     /// instead of parking it.
     nonblocking: AtomicBool,
-    /// The last stream read returned less than asked: the kernel's buffer
-    /// was empty then, so the next read would most likely say `EAGAIN`;
-    /// it waits for readiness first instead (tokio's rule, which saves one
-    /// read system call per message on a request/response connection).
+    /// The last stream read returned less than asked, or `WouldBlock`: the
+    /// kernel's buffer was empty then, so the next read would most likely
+    /// say `EAGAIN`; it waits for readiness first instead (tokio's rule,
+    /// which saves one read system call per message on a request/response
+    /// connection), or, non-blocking, says `WouldBlock` itself while the
+    /// poller has seen nothing (`read_stream`).
     /// Safe because the poller keeps a hang-up ready for good (grt-netpoll's
     /// `HUNG_UP`): an end that arrived with the last data is still seen.
     drained: AtomicBool,
@@ -125,25 +127,61 @@ impl<S: AsRawFd> Pollable<S> {
     }
 
     /// A stream read into `len` bytes of buffer: [`io`](Self::io), but
-    /// after a short read the next one waits for readiness before trying
-    /// (`drained`). Waiting first costs nothing if data came meanwhile: the
-    /// poller has marked the socket ready, and the wait returns at once.
+    /// after a read that found the socket's buffer empty (`drained`) the
+    /// next one does not try at once: a blocking read waits for readiness
+    /// first (waiting costs nothing if data came meanwhile: the poller has
+    /// marked the socket ready, and the wait returns at once), and a
+    /// non-blocking one says `WouldBlock` without a system call unless the
+    /// poller has reported the socket readable since (tokio's `try_read`).
     pub fn read_stream(
         &self,
         len: usize,
+        op: impl FnMut(&S) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        self.stream_read(len, true, op)
+    }
+
+    /// [`read_stream`](Self::read_stream) for a peek: what it sees stays in
+    /// the socket's buffer, so only `WouldBlock` leaves it known empty.
+    pub fn peek_stream(
+        &self,
+        len: usize,
+        op: impl FnMut(&S) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        self.stream_read(len, false, op)
+    }
+
+    fn stream_read(
+        &self,
+        len: usize,
+        consumes: bool,
         mut op: impl FnMut(&S) -> io::Result<usize>,
     ) -> io::Result<usize> {
-        if len > 0
-            && !self.nonblocking.load(Ordering::Relaxed)
-            && self.drained.swap(false, Ordering::Relaxed)
-        {
-            self.wait(Interest::Read, self.call_deadline(Interest::Read))?;
+        if len > 0 && self.drained.load(Ordering::Relaxed) {
+            if !self.nonblocking.load(Ordering::Relaxed) {
+                self.drained.store(false, Ordering::Relaxed);
+                self.wait(Interest::Read, self.call_deadline(Interest::Read))?;
+            } else if !self.read_readiness_seen() {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
         }
-        let n = self.io(Interest::Read, &mut op)?;
-        if n > 0 && n < len {
-            self.drained.store(true, Ordering::Relaxed);
+        let result = self.io(Interest::Read, &mut op);
+        let drained = match &result {
+            Ok(n) => consumes && *n > 0 && *n < len,
+            Err(err) => err.kind() == io::ErrorKind::WouldBlock,
+        };
+        self.drained.store(drained, Ordering::Relaxed);
+        result
+    }
+
+    /// Whether the socket may have become readable (or hung up) since a
+    /// waiter last consumed its readiness (`Registration::may_be_ready`);
+    /// without a registration nothing is known, so yes.
+    fn read_readiness_seen(&self) -> bool {
+        match self.registration.get() {
+            Some(Ok(registration)) => registration.may_be_ready(Interest::Read),
+            _ => true,
         }
-        Ok(n)
     }
 
     /// When a call starting now in `interest`'s direction gives up: its

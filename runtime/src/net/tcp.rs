@@ -172,7 +172,8 @@ impl TcpStream {
 
     /// Reads without removing the data from the socket's queue.
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.io(Interest::Read, |s| s.peek(buf))
+        let len = buf.len();
+        self.inner.peek_stream(len, |s| s.peek(buf))
     }
 
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
