@@ -26,10 +26,10 @@ use std::time::{Duration, Instant};
 use grt_netpoll::{Armed, Interest, Registration};
 
 use crate::machine::{self, Machine};
-use crate::park::{self, TaskHandle};
+use crate::park;
 use crate::sched::Sched;
 use crate::task::{Task, TaskRef, WaitReason};
-use crate::time::{self, heap::TimerShared};
+use crate::time;
 
 /// Polls `sched`'s poller into `ready` (tokens appended).
 pub fn poll_into(sched: &Sched, timeout: Option<Duration>, ready: &mut Vec<usize>) {
@@ -121,12 +121,8 @@ pub fn park_until_ready(
     // The deadline, as a timer that only unparks: whether the wait timed
     // out is decided below by who holds the token.
     let timer = deadline.map(|deadline| {
-        let handle = TaskHandle(Arc::clone(&me));
-        let timer = TimerShared::new(Box::new(move |_, _, _| {
-            handle.unpark();
-            None
-        }));
-        time::arm(m, &timer, deadline);
+        let timer = me.wake_timer();
+        time::arm(m, timer, deadline);
         timer
     });
     // Whether the token's reference is ours to drop: true until a slot

@@ -24,12 +24,13 @@ use std::fmt;
 use std::io;
 use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::arch::Context;
 use crate::machine::MachineShared;
 use crate::sched::Sched;
 use crate::stack::Stack;
+use crate::time::heap::TimerShared;
 
 pub type TaskRef = Arc<Task>;
 
@@ -211,6 +212,9 @@ pub struct Task {
     /// With `GRT_TRACE`: the flow arrow from whoever readied the task to
     /// its next run (trace/timeline.rs); 0 for none.
     pub(crate) trace_flow: AtomicU64,
+    /// The timer that ends this task's waits with a deadline, made on the
+    /// first such wait and re-armed for each one ([`Task::wake_timer`]).
+    wake_timer: OnceLock<Arc<TimerShared>>,
 }
 
 // SAFETY: the UnsafeCell fields are only accessed by the single M that owns
@@ -240,7 +244,29 @@ impl Task {
             locked_to: UnsafeCell::new(None),
             pinned_for_unwind: Cell::new(false),
             trace_flow: AtomicU64::new(0),
+            wake_timer: OnceLock::new(),
         }
+    }
+
+    /// A timer that unparks this task when it fires, for a wait that has a
+    /// deadline: armed when the wait starts, invalidated when it ends. A
+    /// task waits for one thing at a time, so one timer serves all its
+    /// waits, and a socket read with a timeout allocates nothing for it
+    /// (Go likewise keeps a timer in each `pollDesc` direction, and one in
+    /// each g for `Sleep`, and resets them rather than making new ones).
+    /// The timer holds the task weakly: a task never keeps itself alive.
+    /// A fire that raced the invalidation can still unpark the task once,
+    /// in a later park: every park in grt tolerates a spurious wake-up.
+    pub(crate) fn wake_timer(self: &Arc<Self>) -> &Arc<TimerShared> {
+        self.wake_timer.get_or_init(|| {
+            let task = Arc::downgrade(self);
+            TimerShared::new(Box::new(move |_, _, _| {
+                if let Some(task) = task.upgrade() {
+                    crate::park::unpark_task(&task);
+                }
+                None
+            }))
+        })
     }
 
     pub fn state(&self) -> TaskState {
