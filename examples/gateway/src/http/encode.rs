@@ -42,17 +42,61 @@ pub enum CopyError {
     Write(io::Error),
 }
 
-/// Appends `head`'s request line and fields, and the empty line.
-pub fn request_head_bytes(head: &RequestHead, out: &mut Vec<u8>) {
+/// The fields a writer adds to say how the body is framed, and so never
+/// copies from the head it is given: the head's own are the sender's
+/// framing, not ours.
+const FRAMING_FIELDS: &[&str] = &["content-length", "transfer-encoding"];
+
+/// Appends `head` as an HTTP/1.1 request (the only version this gateway
+/// sends upstream, as Go's transport), its fields but its framing ones,
+/// the framing field for `framing` (`Content-Length` for `Length`, even 0;
+/// `Transfer-Encoding: chunked` for `Chunked`; none otherwise), and the
+/// empty line.
+pub fn request_head_bytes(head: &RequestHead, framing: BodyKind, out: &mut Vec<u8>) {
     out.extend_from_slice(head.method.as_bytes());
     out.push(b' ');
     out.extend_from_slice(head.target.as_bytes());
-    out.extend_from_slice(if head.version == 0 {
-        b" HTTP/1.0\r\n"
-    } else {
-        b" HTTP/1.1\r\n"
-    });
-    write_head_fields(&head.headers, out);
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    head.headers.write_except(FRAMING_FIELDS, out);
+    match framing {
+        BodyKind::Length(len) => {
+            out.extend_from_slice(b"Content-Length: ");
+            out.extend_from_slice(Decimal::new(len).as_ref());
+            out.extend_from_slice(b"\r\n");
+        }
+        BodyKind::Chunked => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
+        BodyKind::Empty | BodyKind::UntilClose => {}
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// `n` in decimal, on the stack: a `Content-Length` value without the
+/// allocation of `to_string`.
+pub struct Decimal {
+    digits: [u8; 20],
+    start: usize,
+}
+
+impl Decimal {
+    pub fn new(n: u64) -> Decimal {
+        let mut digits = [0u8; 20];
+        let mut start = digits.len();
+        let mut rest = n;
+        loop {
+            start -= 1;
+            digits[start] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+            if rest == 0 {
+                return Decimal { digits, start };
+            }
+        }
+    }
+}
+
+impl AsRef<[u8]> for Decimal {
+    fn as_ref(&self) -> &[u8] {
+        &self.digits[self.start..]
+    }
 }
 
 /// Appends `head`'s status line and fields, and the empty line.
@@ -62,7 +106,7 @@ pub fn response_head_bytes(head: &ResponseHead, out: &mut Vec<u8>) {
     } else {
         b"HTTP/1.1 "
     });
-    out.extend_from_slice(head.status.to_string().as_bytes());
+    out.extend_from_slice(Decimal::new(u64::from(head.status)).as_ref());
     out.push(b' ');
     let reason = head.reason.as_bytes();
     if reason.iter().all(|&b| b == b'\t' || b >= b' ') {
@@ -206,11 +250,37 @@ mod tests {
         let mut head = RequestHead::new("POST", "/a?b=1");
         head.headers.append("Host", "x");
         let mut out = Vec::new();
-        request_head_bytes(&head, &mut out);
+        request_head_bytes(&head, BodyKind::Empty, &mut out);
         assert_eq!(out, b"POST /a?b=1 HTTP/1.1\r\nHost: x\r\n\r\n");
         let mut out = Vec::new();
         response_head_bytes(&ResponseHead::new(404), &mut out);
         assert_eq!(out, b"HTTP/1.1 404 Not Found\r\n\r\n");
+    }
+
+    #[test]
+    fn requests_carry_the_writers_framing_not_the_heads() {
+        let mut head = RequestHead::new("PUT", "/");
+        head.version = 0;
+        head.headers.append("Content-Length", "999");
+        head.headers.append("Transfer-Encoding", "gzip");
+        head.headers.append("X-Kept", "1");
+        let mut out = Vec::new();
+        request_head_bytes(&head, BodyKind::Length(1_234_567_890), &mut out);
+        assert_eq!(
+            out,
+            b"PUT / HTTP/1.1\r\nX-Kept: 1\r\nContent-Length: 1234567890\r\n\r\n"
+        );
+        out.clear();
+        request_head_bytes(&head, BodyKind::Chunked, &mut out);
+        assert!(out.ends_with(b"X-Kept: 1\r\nTransfer-Encoding: chunked\r\n\r\n"));
+        out.clear();
+        request_head_bytes(&head, BodyKind::Length(0), &mut out);
+        assert!(out.ends_with(b"Content-Length: 0\r\n\r\n"));
+        assert_eq!(Decimal::new(0).as_ref(), b"0");
+        assert_eq!(
+            Decimal::new(u64::MAX).as_ref(),
+            u64::MAX.to_string().as_bytes()
+        );
     }
 
     #[test]

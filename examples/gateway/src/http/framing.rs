@@ -166,7 +166,7 @@ mod tests {
     fn request(fields: &[(&str, &str)]) -> RequestHead {
         let mut head = RequestHead::new("POST", "/");
         for (name, value) in fields {
-            head.headers.append(*name, *value);
+            head.headers.append(name, *value);
         }
         head
     }

@@ -162,10 +162,15 @@ pub fn wait_first_byte<S: Socket>(
 fn read_head<S: Socket, T>(
     conn: &mut BufConn<S>,
     limits: &HeadLimits,
-    parse: impl FnMut(&[u8]) -> Result<Option<(usize, T)>, HeadError>,
+    mut parse: impl FnMut(&[u8]) -> Result<Option<(usize, T)>, HeadError>,
 ) -> Result<T, HeadError> {
     if let Some(wait) = limits.first_byte_timeout {
         wait_first_byte(conn, wait)?;
+    }
+    // Usually the whole head came in the first read: then no clock is
+    // read and no deadline set.
+    if let Some(head) = take_buffered_head(conn, limits, &mut parse)? {
+        return Ok(head);
     }
     let socket = conn.get_ref();
     socket.set_read_timeout(None).map_err(HeadError::Io)?;
@@ -179,6 +184,29 @@ fn read_head<S: Socket, T>(
     Ok(head)
 }
 
+/// The head, if the buffer holds all of it (consumed then); `None` if
+/// more must be read. Fails if what is there is already over the limit.
+fn take_buffered_head<S: Socket, T>(
+    conn: &mut BufConn<S>,
+    limits: &HeadLimits,
+    parse: &mut impl FnMut(&[u8]) -> Result<Option<(usize, T)>, HeadError>,
+) -> Result<Option<T>, HeadError> {
+    if conn.buffered().is_empty() {
+        return Ok(None);
+    }
+    if let Some((len, head)) = parse(conn.buffered())? {
+        if len > limits.max_bytes {
+            return Err(HeadError::TooLarge);
+        }
+        conn.consume(len);
+        return Ok(Some(head));
+    }
+    if conn.buffered().len() >= limits.max_bytes || conn.is_full() {
+        return Err(HeadError::TooLarge);
+    }
+    Ok(None)
+}
+
 /// [`read_head`]'s loop, the deadline being set on the socket.
 fn read_head_until_deadline<S: Socket, T>(
     conn: &mut BufConn<S>,
@@ -186,17 +214,8 @@ fn read_head_until_deadline<S: Socket, T>(
     mut parse: impl FnMut(&[u8]) -> Result<Option<(usize, T)>, HeadError>,
 ) -> Result<T, HeadError> {
     loop {
-        if !conn.buffered().is_empty() {
-            if let Some((len, head)) = parse(conn.buffered())? {
-                if len > limits.max_bytes {
-                    return Err(HeadError::TooLarge);
-                }
-                conn.consume(len);
-                return Ok(head);
-            }
-            if conn.buffered().len() >= limits.max_bytes || conn.is_full() {
-                return Err(HeadError::TooLarge);
-            }
+        if let Some(head) = take_buffered_head(conn, limits, &mut parse)? {
+            return Ok(head);
         }
         let started = !conn.buffered().is_empty();
         match conn.fill() {

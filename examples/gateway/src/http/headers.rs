@@ -8,32 +8,83 @@
 //! bytes, not strings: RFC 9110 §5.5 allows obs-text (bytes 0x80–0xFF),
 //! which a proxy passes on untouched.
 //!
+//! Why one byte buffer and not a `String` and a `Vec` per field: a proxied
+//! request copies a head three times (parsed, rewritten for the backend,
+//! the backend's answer), and with two allocations per field the
+//! allocator was the largest user-space cost of a request
+//! (docs/benchmarks.md, "Gateway"). Here a head is two allocations
+//! whatever its size: the names and values back to back in `bytes`, and
+//! the list of where each field lies in it. Changing or removing a field
+//! leaves its old bytes behind as garbage, which a head's short life
+//! makes cheaper than compacting.
+//!
 //! Invariant: a field whose name is not a token, or whose value holds CR,
 //! LF or NUL, is never written to the wire ([`Headers::write_to`] skips it),
 //! so a hook that builds a value from client input cannot split a head.
 
 use std::fmt;
+use std::ops::Range;
 
 /// Header fields in the order they were added.
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Default)]
 pub struct Headers {
-    /// (name as spelled, value without surrounding whitespace).
-    fields: Vec<(String, Vec<u8>)>,
+    /// Every name and value, back to back (module doc); names are copied
+    /// only from `&str`, so a name's range is always valid UTF-8.
+    bytes: Vec<u8>,
+    /// The fields, in order.
+    fields: Vec<Field>,
 }
+
+/// Where one field's name and value lie in [`Headers::bytes`].
+#[derive(Clone, Copy)]
+struct Field {
+    name_start: u32,
+    name_len: u32,
+    value_start: u32,
+    value_len: u32,
+}
+
+impl Field {
+    fn name(self) -> Range<usize> {
+        self.name_start as usize..(self.name_start + self.name_len) as usize
+    }
+
+    fn value(self) -> Range<usize> {
+        self.value_start as usize..(self.value_start + self.value_len) as usize
+    }
+}
+
+/// Room left for fields added to a parsed or copied head (a proxy adds
+/// `X-Forwarded-*` and a framing field), so that adding them does not
+/// grow the buffers again.
+const SLACK_BYTES: usize = 256;
+const SLACK_FIELDS: usize = 8;
 
 impl Headers {
     pub fn new() -> Headers {
         Headers::default()
     }
 
+    /// Empty buffers with room for `bytes` of names and values in `fields`
+    /// fields, and the slack.
+    fn with_room(bytes: usize, fields: usize) -> Headers {
+        Headers {
+            bytes: Vec::with_capacity(bytes + SLACK_BYTES),
+            fields: Vec::with_capacity(fields + SLACK_FIELDS),
+        }
+    }
+
     /// Copies the fields of a parse.
     pub fn from_parsed(parsed: &[httparse::Header<'_>]) -> Headers {
-        Headers {
-            fields: parsed
-                .iter()
-                .map(|field| (field.name.to_string(), field.value.to_vec()))
-                .collect(),
+        let size = parsed
+            .iter()
+            .map(|field| field.name.len() + field.value.len())
+            .sum();
+        let mut headers = Headers::with_room(size, parsed.len());
+        for field in parsed {
+            headers.append(field.name, field.value);
         }
+        headers
     }
 
     pub fn len(&self) -> usize {
@@ -44,19 +95,35 @@ impl Headers {
         self.fields.is_empty()
     }
 
+    fn name_of(&self, field: Field) -> &str {
+        let bytes = &self.bytes[field.name()];
+        // SAFETY: a name's bytes were copied from a `&str` (`append`,
+        // `set`), so they are valid UTF-8, and no method writes over
+        // bytes already in the buffer.
+        unsafe { std::str::from_utf8_unchecked(bytes) }
+    }
+
+    fn value_of(&self, field: Field) -> &[u8] {
+        &self.bytes[field.value()]
+    }
+
+    fn is_named(&self, field: Field, name: &str) -> bool {
+        self.name_of(field).eq_ignore_ascii_case(name)
+    }
+
     /// Every field, in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
         self.fields
             .iter()
-            .map(|(name, value)| (name.as_str(), value.as_slice()))
+            .map(|&field| (self.name_of(field), self.value_of(field)))
     }
 
     /// The value of the first field named `name`.
     pub fn get(&self, name: &str) -> Option<&[u8]> {
         self.fields
             .iter()
-            .find(|(field, _)| field.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_slice())
+            .find(|&&field| self.is_named(field, name))
+            .map(|&field| self.value_of(field))
     }
 
     /// The value of the first field named `name`, if it is UTF-8.
@@ -69,8 +136,8 @@ impl Headers {
     pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
         self.fields
             .iter()
-            .filter(move |(field, _)| field.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_slice())
+            .filter(move |&&field| self.is_named(field, name))
+            .map(|&field| self.value_of(field))
     }
 
     pub fn contains(&self, name: &str) -> bool {
@@ -94,50 +161,74 @@ impl Headers {
             .any(|item| item.eq_ignore_ascii_case(token))
     }
 
+    /// Copies `bytes` to the end of the buffer; returns where they start.
+    fn store(&mut self, bytes: &[u8]) -> u32 {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(bytes);
+        u32::try_from(self.bytes.len()).expect("a head's fields exceed 4 GiB");
+        start as u32
+    }
+
     /// Adds a field after the others, keeping any of the same name.
-    pub fn append(&mut self, name: impl Into<String>, value: impl Into<Vec<u8>>) {
-        self.fields.push((name.into(), value.into()));
+    pub fn append(&mut self, name: &str, value: impl AsRef<[u8]>) {
+        let value = value.as_ref();
+        let field = Field {
+            name_start: self.store(name.as_bytes()),
+            name_len: name.len() as u32,
+            value_start: self.store(value),
+            value_len: value.len() as u32,
+        };
+        self.fields.push(field);
     }
 
     /// Replaces every field named `name` with one holding `value`, where
     /// the first of them was (at the end if there was none).
-    pub fn set(&mut self, name: &str, value: impl Into<Vec<u8>>) {
-        let value = value.into();
-        match self
-            .fields
-            .iter()
-            .position(|(field, _)| field.eq_ignore_ascii_case(name))
-        {
-            Some(first) => {
-                self.fields[first].1 = value;
-                let mut index = 0;
-                self.fields.retain(|(field, _)| {
-                    index += 1;
-                    index - 1 == first || !field.eq_ignore_ascii_case(name)
-                });
-            }
-            None => self.fields.push((name.to_string(), value)),
-        }
+    pub fn set(&mut self, name: &str, value: impl AsRef<[u8]>) {
+        let Some(first) = self.fields.iter().position(|&f| self.is_named(f, name)) else {
+            return self.append(name, value);
+        };
+        let value = value.as_ref();
+        self.fields[first].value_start = self.store(value);
+        self.fields[first].value_len = value.len() as u32;
+        let mut index = 0;
+        let bytes = &self.bytes;
+        self.fields.retain(|field| {
+            index += 1;
+            index - 1 == first || !name_in(bytes, *field).eq_ignore_ascii_case(name.as_bytes())
+        });
     }
 
     /// Removes every field named `name`; says whether there was one.
     pub fn remove(&mut self, name: &str) -> bool {
         let before = self.fields.len();
-        self.fields
-            .retain(|(field, _)| !field.eq_ignore_ascii_case(name));
+        self.retain(|field, _| !field.eq_ignore_ascii_case(name));
         self.fields.len() != before
     }
 
     /// Keeps the fields for which `keep(name, value)` says so.
     pub fn retain(&mut self, mut keep: impl FnMut(&str, &[u8]) -> bool) {
-        self.fields.retain(|(name, value)| keep(name, value));
+        let mut fields = std::mem::take(&mut self.fields);
+        fields.retain(|&field| keep(self.name_of(field), self.value_of(field)));
+        self.fields = fields;
     }
 
     /// Appends the fields as `Name: value\r\n` lines, skipping any that
     /// could not be written safely (module doc).
     pub fn write_to(&self, out: &mut Vec<u8>) {
-        for (name, value) in &self.fields {
-            if !is_token(name) || value.iter().any(|&b| matches!(b, b'\r' | b'\n' | 0)) {
+        self.write_except(&[], out);
+    }
+
+    /// [`write_to`](Self::write_to), leaving out the fields named in
+    /// `skip` (lower case): how a head goes out with framing fields of
+    /// the writer's own instead of the ones it carries.
+    pub fn write_except(&self, skip: &[&str], out: &mut Vec<u8>) {
+        for (name, value) in self.iter() {
+            if !is_token(name)
+                || value.iter().any(|&b| matches!(b, b'\r' | b'\n' | 0))
+                || skip
+                    .iter()
+                    .any(|skipped| name.eq_ignore_ascii_case(skipped))
+            {
                 continue;
             }
             out.extend_from_slice(name.as_bytes());
@@ -148,20 +239,78 @@ impl Headers {
     }
 }
 
+/// A field's name as bytes, for the one loop that holds `fields` mutably.
+fn name_in(bytes: &[u8], field: Field) -> &[u8] {
+    &bytes[field.name()]
+}
+
+impl Clone for Headers {
+    /// A copy with the slack (`SLACK_BYTES`) where a derived clone would
+    /// allocate to the byte, and the garbage left behind.
+    fn clone(&self) -> Headers {
+        let size = self
+            .iter()
+            .map(|(name, value)| name.len() + value.len())
+            .sum();
+        let mut copy = Headers::with_room(size, self.len());
+        for (name, value) in self.iter() {
+            copy.append(name, value);
+        }
+        copy
+    }
+}
+
+impl PartialEq for Headers {
+    /// Equal when they hold the same fields in the same order, whatever
+    /// garbage their buffers carry.
+    fn eq(&self, other: &Headers) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Headers {}
+
 /// Whether `name` is an RFC 9110 token (the grammar of field names).
 pub fn is_token(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    !name.is_empty() && name.bytes().all(|b| TOKEN[usize::from(b)])
 }
+
+/// `TOKEN[b]`: whether byte `b` may appear in a token (RFC 9110 §5.6.2:
+/// letters, digits and ``!#$%&'*+-.^_`|~``), a table since every field of
+/// every head is checked on the way out.
+static TOKEN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            );
+        b += 1;
+    }
+    table
+};
 
 impl fmt::Debug for Headers {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_map()
             .entries(
-                self.fields
-                    .iter()
+                self.iter()
                     .map(|(name, value)| (name, String::from_utf8_lossy(value))),
             )
             .finish()

@@ -207,7 +207,7 @@ impl Response {
     }
 
     /// Adds a header field.
-    pub fn with_header(mut self, name: &str, value: impl Into<Vec<u8>>) -> Response {
+    pub fn with_header(mut self, name: &str, value: impl AsRef<[u8]>) -> Response {
         self.head.headers.append(name, value);
         self
     }

@@ -42,7 +42,7 @@ pub use buf_conn::{BufConn, Socket};
 pub use decode::Decoder;
 pub use encode::{
     copy_body, request_head_bytes, response_head_bytes, write_chunk, write_head_fields, CopyError,
-    CHUNKED_END,
+    Decimal, CHUNKED_END,
 };
 pub use framing::{request_body_kind, response_body_kind, BodyKind, FramingError};
 pub use head::{

@@ -14,24 +14,29 @@
 //! The last two replace anything the client sent: a client could
 //! otherwise claim to have come over https.
 
+use std::io::Write;
 use std::net::IpAddr;
 
-use crate::http::Headers;
+use crate::http::{Decimal, Headers};
 
 /// Sets the three fields on an outgoing request (module doc).
-pub fn set_forwarded(headers: &mut Headers, client: IpAddr, host: Option<Vec<u8>>, proto: &str) {
-    let prior: Vec<String> = headers
-        .get_all("x-forwarded-for")
-        .map(|value| String::from_utf8_lossy(value).trim().to_string())
-        .filter(|value| !value.is_empty())
-        .collect();
-    let client = client.to_string();
-    let list = if prior.is_empty() {
-        client
+pub fn set_forwarded(headers: &mut Headers, client: IpAddr, host: Option<&[u8]>, proto: &str) {
+    let mut text = [0u8; 48];
+    let client = format_ip(client, &mut text);
+    if headers.contains("x-forwarded-for") {
+        let mut list: Vec<u8> = Vec::new();
+        for prior in headers.get_all("x-forwarded-for") {
+            let prior = prior.trim_ascii();
+            if !prior.is_empty() {
+                list.extend_from_slice(prior);
+                list.extend_from_slice(b", ");
+            }
+        }
+        list.extend_from_slice(client);
+        headers.set("X-Forwarded-For", list);
     } else {
-        format!("{}, {client}", prior.join(", "))
-    };
-    headers.set("X-Forwarded-For", list);
+        headers.set("X-Forwarded-For", client);
+    }
     match host {
         Some(host) => headers.set("X-Forwarded-Host", host),
         None => {
@@ -39,6 +44,33 @@ pub fn set_forwarded(headers: &mut Headers, client: IpAddr, host: Option<Vec<u8>
         }
     }
     headers.set("X-Forwarded-Proto", proto);
+}
+
+/// `ip` as text, in `out`: on the stack, and for IPv4 without the
+/// formatting machinery, since every request pays for it. The longest
+/// address (an IPv4-mapped IPv6 one) is 45 characters.
+fn format_ip(ip: IpAddr, out: &mut [u8; 48]) -> &[u8] {
+    let len = match ip {
+        IpAddr::V4(v4) => {
+            let mut len = 0;
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out[len] = b'.';
+                    len += 1;
+                }
+                let digits = Decimal::new(u64::from(octet));
+                out[len..len + digits.as_ref().len()].copy_from_slice(digits.as_ref());
+                len += digits.as_ref().len();
+            }
+            len
+        }
+        IpAddr::V6(v6) => {
+            let mut cursor = &mut out[..];
+            write!(cursor, "{v6}").expect("an IPv6 address fits in 48 bytes");
+            48 - cursor.len()
+        }
+    };
+    &out[..len]
 }
 
 #[cfg(test)]
@@ -54,7 +86,7 @@ mod tests {
         set_forwarded(
             &mut headers,
             "10.0.0.9".parse().unwrap(),
-            Some(b"ex.com".to_vec()),
+            Some(b"ex.com"),
             "http",
         );
         assert_eq!(
@@ -62,6 +94,15 @@ mod tests {
             Some("203.0.113.1, 198.51.100.2, 192.0.2.3, 10.0.0.9")
         );
         assert_eq!(headers.get_all("x-forwarded-for").count(), 1);
+        for ip in [
+            "0.0.0.0",
+            "255.255.255.255",
+            "10.20.3.4",
+            "::1",
+            "::ffff:255.255.255.255",
+        ] {
+            assert_eq!(format_ip(ip.parse().unwrap(), &mut [0; 48]), ip.as_bytes());
+        }
         assert_eq!(headers.get_str("x-forwarded-proto"), Some("http"));
         assert_eq!(headers.get_str("x-forwarded-host"), Some("ex.com"));
     }

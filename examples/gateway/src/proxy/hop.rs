@@ -36,13 +36,23 @@ pub const HOP_BY_HOP: &[&str] = &[
 
 /// Removes every hop-by-hop field from `headers` (module doc).
 pub fn remove_hop_by_hop(headers: &mut Headers) {
-    let named: Vec<String> = headers.tokens("connection").map(str::to_string).collect();
-    for name in named {
-        headers.remove(&name);
+    // The usual `Connection: keep-alive` names only a field of the fixed
+    // list, so the copy of the names (needed because removing borrows the
+    // headers mutably) is made only when some other field is named.
+    if headers.tokens("connection").any(|name| !is_fixed(name)) {
+        let named: Vec<String> = headers.tokens("connection").map(str::to_string).collect();
+        for name in named {
+            headers.remove(&name);
+        }
     }
-    for name in HOP_BY_HOP {
-        headers.remove(name);
-    }
+    headers.retain(|name, _| !is_fixed(name));
+}
+
+/// Whether `name` is on the fixed list, [`HOP_BY_HOP`].
+fn is_fixed(name: &str) -> bool {
+    HOP_BY_HOP
+        .iter()
+        .any(|fixed| fixed.eq_ignore_ascii_case(name))
 }
 
 /// The protocol asked for, lower-cased, if `headers` ask to upgrade:

@@ -169,7 +169,7 @@ impl ReverseProxy {
             out.headers.set("Connection", "Upgrade");
             out.headers.set("Upgrade", protocol);
         }
-        let host = req.head.headers.get("host").map(<[u8]>::to_vec);
+        let host = req.head.headers.get("host");
         set_forwarded(&mut out.headers, req.peer.ip(), host, "http");
         for director in &self.directors {
             director(&mut out);

@@ -42,7 +42,7 @@ use super::ServerConfig;
 use crate::handler::Handler;
 use crate::http::{
     copy_body, read_request_head, request_body_kind, response_head_bytes, wait_first_byte, Body,
-    BodyKind, BufConn, CopyError, HeadError, HeadLimits, Request, Response, Upgraded,
+    BodyKind, BufConn, CopyError, Decimal, HeadError, HeadLimits, Request, Response, Upgraded,
 };
 
 /// How long a lingering close waits for the client to stop sending
@@ -225,7 +225,7 @@ pub(crate) fn write_response(
             headers.remove("content-length");
         } else if !headers.contains("content-length") {
             if let Some(len) = response.body.len().filter(|&len| len > 0 && is_head) {
-                headers.set("Content-Length", len.to_string());
+                headers.set("Content-Length", Decimal::new(len));
             }
         }
         BodyKind::Empty
@@ -237,7 +237,7 @@ pub(crate) fn write_response(
                 BodyKind::Empty
             }
             Some(len) => {
-                headers.set("Content-Length", len.to_string());
+                headers.set("Content-Length", Decimal::new(len));
                 BodyKind::Length(len)
             }
             None if version >= 1 => {

@@ -233,8 +233,8 @@ impl Upstream {
     }
 
     /// Sends `head` and `body` and reads the response head (module doc).
-    /// `head` must carry no framing fields: they are set here from the
-    /// body's length.
+    /// `head`'s framing fields are not sent: the framing is chosen here
+    /// from the body's length.
     pub fn round_trip(
         self: &Arc<Self>,
         head: &RequestHead,
@@ -263,28 +263,19 @@ impl Upstream {
         let stream = conn.get_ref();
         let _ = stream.set_write_timeout(Some(self.config.write_timeout));
 
-        let mut head = head.clone();
-        head.version = 1;
-        head.headers.remove("content-length");
-        head.headers.remove("transfer-encoding");
-        let kind = match body.len() {
-            Some(0) => {
-                if matches!(head.method.as_str(), "POST" | "PUT" | "PATCH") {
-                    head.headers.set("Content-Length", "0");
-                }
-                BodyKind::Empty
+        // The body's framing is ours to choose from its length, whatever
+        // the client used (request_head_bytes leaves the head's own out).
+        let (kind, framing) = match body.len() {
+            // A body-carrying method says "none" explicitly (as Go does).
+            Some(0) if matches!(head.method.as_str(), "POST" | "PUT" | "PATCH") => {
+                (BodyKind::Empty, BodyKind::Length(0))
             }
-            Some(len) => {
-                head.headers.set("Content-Length", len.to_string());
-                BodyKind::Length(len)
-            }
-            None => {
-                head.headers.set("Transfer-Encoding", "chunked");
-                BodyKind::Chunked
-            }
+            Some(0) => (BodyKind::Empty, BodyKind::Empty),
+            Some(len) => (BodyKind::Length(len), BodyKind::Length(len)),
+            None => (BodyKind::Chunked, BodyKind::Chunked),
         };
         let mut bytes = Vec::with_capacity(1024);
-        request_head_bytes(&head, &mut bytes);
+        request_head_bytes(head, framing, &mut bytes);
         let mut sent_in_full = true;
         match copy_body(&mut conn.get_ref(), bytes, body, kind) {
             Ok(_) => {}
