@@ -12,7 +12,10 @@
 //!   grt/tokio ratios.
 //!
 //! Sockets are measured apart, by `src/bin/netbench.rs` on [`net`]: real
-//! servers in child processes under a load generator, not criterion.
+//! servers in child processes under a load generator, not criterion; and
+//! the chat hub by `src/bin/chatbench.rs`: examples/chat's server against
+//! the same design on tokio ([`tokio_chat`]), under examples/chat's load
+//! tool.
 //!
 //! # Same work, same mechanism
 //! Each benchmark does on tokio exactly what it does on grt, with the
@@ -40,7 +43,10 @@
 //! `GRT_BENCH_QUICK=1` shrinks every size tenfold but the mutex's task
 //! count (for smoke runs; see docs/benchmarks.md).
 
+pub mod chatbench;
+pub mod host;
 pub mod net;
+pub mod tokio_chat;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex, OnceLock};

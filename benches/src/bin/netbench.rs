@@ -41,6 +41,7 @@ use std::process::{Command, Stdio};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
+use grt_benches::host::{command_output, loadavg, machine, wait_for_quiet};
 use grt_benches::net::load::{self, Load, Sample};
 use grt_benches::net::report::{self, Context, Point};
 use grt_benches::net::{raise_fd_limit, serve, Server, Workload};
@@ -297,20 +298,6 @@ fn run(settings: &Settings, command: String) {
     }
 }
 
-/// Waits until the rest of the machine has used at most `max_other`
-/// cores over half a second, or until `deadline`: the machine is shared
-/// with other people's builds, and a window they disturb is thrown away.
-fn wait_for_quiet(max_other: f64, deadline: Instant) {
-    while Instant::now() < deadline {
-        let before = load::machine_busy().unwrap_or(0.0);
-        std::thread::sleep(Duration::from_millis(500));
-        let busy = (load::machine_busy().unwrap_or(0.0) - before) / 0.5;
-        if busy <= max_other {
-            return;
-        }
-    }
-}
-
 /// Starts `server` in a child process, runs `load` against it, stops it.
 fn measure(server: Server, workers: usize, load: &Load) -> Result<Sample, String> {
     let exe = std::env::current_exe().map_err(|err| err.to_string())?;
@@ -377,53 +364,6 @@ fn print_point(
         ),
         Err(err) => println!("{at} FAILED: {err}"),
     }
-}
-
-/// Cores, CPU model, memory, kernel, rustc, and the grt commit.
-fn machine() -> String {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find_map(|l| l.strip_prefix("model name")?.split_once(':'))
-        .map_or("unknown CPU", |(_, m)| m.trim())
-        .to_owned();
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let mem_gib = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines()
-                .find_map(|l| l.strip_prefix("MemTotal:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0 / 1024.0);
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    format!(
-        "{cores} cores ({model}), {mem_gib:.0} GiB, Linux {}, {}, grt at {}",
-        kernel.trim(),
-        command_output("rustc", &["--version"]),
-        command_output("git", &["describe", "--always", "--dirty"]),
-    )
-}
-
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .unwrap_or_default()
-        .split_whitespace()
-        .take(3)
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// A command's first line of output, or "?" if it cannot run.
-fn command_output(program: &str, args: &[&str]) -> String {
-    Command::new(program)
-        .args(args)
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.lines().next().map(str::to_owned))
-        .unwrap_or_else(|| "?".into())
 }
 
 fn parse<T: FromStr>(s: &str) -> T
