@@ -173,16 +173,16 @@ fn copy_length(
     src: &mut impl Read,
     len: u64,
 ) -> Result<u64, CopyError> {
-    let mut buf = vec![0u8; COPY_BUFFER.min(usize::try_from(len).unwrap_or(usize::MAX))];
     let mut copied = 0u64;
     if len <= COALESCE {
+        // Read straight in behind the head (COALESCE bounds the growth).
+        let start = head.len();
+        head.resize(start + len as usize, 0);
         while copied < len {
-            let want = buf.len().min((len - copied) as usize);
-            let n = read_retrying(src, &mut buf[..want])?;
+            let n = read_retrying(src, &mut head[start + copied as usize..])?;
             if n == 0 {
                 return Err(CopyError::Read(short_body(copied, len)));
             }
-            head.extend_from_slice(&buf[..n]);
             copied += n as u64;
         }
         dst.write_all(&head).map_err(CopyError::Write)?;
@@ -190,6 +190,7 @@ fn copy_length(
     }
     dst.write_all(&head).map_err(CopyError::Write)?;
     drop(head);
+    let mut buf = vec![0u8; COPY_BUFFER.min(usize::try_from(len).unwrap_or(usize::MAX))];
     while copied < len {
         let want = buf
             .len()

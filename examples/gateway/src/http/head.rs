@@ -27,12 +27,14 @@
 //! leaves to us, RFC 9112 §3.2 and §3.2.2: exactly one `Host` in an
 //! HTTP/1.1 request, and the form of the request target.
 
+use std::borrow::Cow;
 use std::io;
 use std::time::{Duration, Instant};
 
 use super::buf_conn::{BufConn, Socket};
 use super::headers::Headers;
 use super::message::{RequestHead, ResponseHead};
+use super::status::reason;
 
 /// Most header fields in one head; more is answered 431. Browsers send
 /// about twenty; 100 is Go's `http2` default for the same limit.
@@ -105,15 +107,19 @@ pub fn read_response_head<S: Socket>(
         let mut parsed = httparse::Response::new(&mut fields);
         Ok(match parsed.parse(bytes).map_err(parse_error)? {
             httparse::Status::Partial => None,
-            httparse::Status::Complete(len) => Some((
-                len,
+            httparse::Status::Complete(len) => Some((len, {
+                let status = parsed.code.unwrap_or_default();
+                let standard = reason(status);
                 ResponseHead {
                     version: parsed.version.unwrap_or(1),
-                    status: parsed.code.unwrap_or_default(),
-                    reason: parsed.reason.unwrap_or_default().to_string(),
+                    status,
+                    reason: match parsed.reason.unwrap_or_default() {
+                        given if given == standard => Cow::Borrowed(standard),
+                        given => Cow::Owned(given.to_string()),
+                    },
                     headers: Headers::from_parsed(parsed.headers),
-                },
-            )),
+                }
+            })),
         })
     })
 }

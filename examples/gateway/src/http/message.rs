@@ -16,6 +16,7 @@
 //! sent after its request head ([`Upgraded`]). The server stays the only
 //! code that writes a head to the client.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -95,8 +96,9 @@ pub struct ResponseHead {
     /// Minor version: 0 for HTTP/1.0, 1 for HTTP/1.1.
     pub version: u8,
     pub status: u16,
-    /// The reason phrase to send; the standard one unless set otherwise.
-    pub reason: String,
+    /// The reason phrase to send; the standard one unless set otherwise
+    /// (borrowed then, so that the usual head costs no allocation for it).
+    pub reason: Cow<'static, str>,
     pub headers: Headers,
 }
 
@@ -106,7 +108,7 @@ impl ResponseHead {
         ResponseHead {
             version: 1,
             status,
-            reason: reason(status).to_string(),
+            reason: Cow::Borrowed(reason(status)),
             headers: Headers::new(),
         }
     }

@@ -192,8 +192,8 @@ impl ReverseProxy {
         let idempotent = out.is_idempotent();
         let mut tried = Vec::new();
         let mut last = None;
+        // Filled only on failure, so the usual request allocates nothing.
         while let Some(i) = self.targets.pick(&key, &tried) {
-            tried.push(i);
             self.targets.started(i);
             let upstream = self.targets.upstream(i);
             let mut sent = Instant::now();
@@ -212,6 +212,7 @@ impl ReverseProxy {
                     return self.respond(response, i, upgrade.as_deref(), info);
                 }
                 Err(failure) => {
+                    tried.push(i);
                     self.targets.finisher(i)(!failure.blames_backend());
                     let retry = match failure {
                         Failure::Connect(_) => true,
