@@ -6,10 +6,15 @@
 # tasks, and netbench's quick run (each socket server, grt, tokio and
 # hyper, under 10 connections for 0.3 s per workload; every echo, and
 # every grt and tokio HTTP response, checked byte for byte, hyper's
-# parsed), and chatbench's quick run (grt's chat and the same hub on
-# tokio under examples/chat's chat-load, 20 clients, a burst and a closed
-# loop; every message must reach every client). It checks that they run,
-# finish and answer correctly; it asserts nothing about speed.
+# parsed), chatbench's quick run (grt's chat and the same hub on tokio
+# under examples/chat's chat-load, 20 clients, a burst and a closed loop;
+# every message must reach every client), and gatewaybench's quick run
+# (the grt gateway, nginx and, if `go` is installed, Go's httputil in
+# front of two nginx backends, wrk with 10 connections for 1 s each;
+# every proxy's answer checked, and wrk's errors counted; nginx and wrk
+# are needed, .ci/run installs them).
+# It checks that they run, finish and answer correctly; it asserts
+# nothing about speed.
 #
 #     bash benches/smoke.sh
 #
@@ -21,7 +26,7 @@ export GRT_BENCH_QUICK=1
 
 cargo bench -p grt-benches --bench runtimes -- --test
 
-cargo build --release -q -p grt-benches --bin repeat --bin memory --bin netbench --bin chatbench
+cargo build --release -q -p grt-benches --bin repeat --bin memory --bin netbench --bin chatbench --bin gatewaybench
 target="${CARGO_TARGET_DIR:-target}/release"
 for runtime in grt tokio; do
     for bench in spawn_many yield_many chained_spawn mutex_contended timers_many; do
@@ -36,4 +41,6 @@ done
 "$target/netbench" --quick
 # chatbench builds the chat binaries it runs (chat, chat-load, chat-tokio).
 "$target/chatbench" --quick
+# Builds the gateway itself (cargo build --release -p grt-gateway).
+"$target/gatewaybench" --quick
 echo "bench smoke: done (nothing about speed is asserted)"

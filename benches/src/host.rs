@@ -1,9 +1,13 @@
-//! What the macro benchmarks (netbench, chatbench) say about the machine
-//! they ran on, and how they wait for it to be quiet: the machine is
-//! shared, and a page of numbers is worth little without the load it was
-//! taken under.
+//! What the macro benchmarks (netbench, chatbench, gatewaybench) say
+//! about the machine they ran on, and how they wait for it to be quiet:
+//! the machine is shared, and a page of numbers is worth little without
+//! the load it was taken under. Also their one way to refuse a command
+//! line.
 
+use std::fmt::Display;
+use std::path::Path;
 use std::process::Command;
+use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use crate::net::load::machine_busy;
@@ -68,4 +72,24 @@ pub fn command_output(program: &str, args: &[&str]) -> String {
         .and_then(|o| String::from_utf8(o.stdout).ok())
         .and_then(|s| s.lines().next().map(str::to_owned))
         .unwrap_or_else(|| "?".into())
+}
+
+/// A command-line value, parsed; or [`usage_error`] if it does not parse.
+pub fn parse_arg<T: FromStr>(s: &str) -> T
+where
+    T::Err: Display,
+{
+    s.trim()
+        .parse()
+        .unwrap_or_else(|err| usage_error(&format!("cannot parse {s:?}: {err}")))
+}
+
+/// Refuses the command line: `PROGRAM: why` and exit status 2. It does
+/// not return, and runs no destructor: call it before starting anything
+/// that must be stopped.
+pub fn usage_error(why: &str) -> ! {
+    let program = std::env::args().next().unwrap_or_default();
+    let name = Path::new(&program).file_name().unwrap_or_default();
+    eprintln!("{}: {why}", name.to_string_lossy());
+    std::process::exit(2);
 }

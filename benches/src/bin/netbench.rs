@@ -38,10 +38,11 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-use grt_benches::host::{command_output, loadavg, machine, wait_for_quiet};
+use grt_benches::host::{
+    command_output, loadavg, machine, parse_arg as parse, usage_error as fail, wait_for_quiet,
+};
 use grt_benches::net::load::{self, Load, Sample};
 use grt_benches::net::report::{self, Context, Point};
 use grt_benches::net::{raise_fd_limit, serve, Server, Workload};
@@ -364,18 +365,4 @@ fn print_point(
         ),
         Err(err) => println!("{at} FAILED: {err}"),
     }
-}
-
-fn parse<T: FromStr>(s: &str) -> T
-where
-    T::Err: std::fmt::Display,
-{
-    s.trim()
-        .parse()
-        .unwrap_or_else(|err| fail(&format!("cannot parse {s:?}: {err}")))
-}
-
-fn fail(why: &str) -> ! {
-    eprintln!("netbench: {why}");
-    std::process::exit(2);
 }

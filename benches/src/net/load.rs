@@ -338,10 +338,17 @@ pub fn machine_busy() -> Result<f64, String> {
 
 /// CPU seconds this thread has used (user + system).
 fn thread_cpu() -> f64 {
+    rusage_cpu(libc::RUSAGE_THREAD)
+}
+
+/// CPU seconds (user + system) `getrusage(who)` reports: this thread's
+/// (`RUSAGE_THREAD`), or this process's reaped children's
+/// (`RUSAGE_CHILDREN`).
+pub fn rusage_cpu(who: libc::c_int) -> f64 {
     // SAFETY: getrusage writes one rusage, which lives across the call.
     let usage = unsafe {
         let mut usage: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_THREAD, &mut usage);
+        libc::getrusage(who, &mut usage);
         usage
     };
     let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;

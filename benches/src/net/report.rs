@@ -51,7 +51,8 @@ struct Summary {
     rounds: usize,
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
+/// The median of `values`; NaN if there are none.
+pub fn median(mut values: Vec<f64>) -> f64 {
     if values.is_empty() {
         return f64::NAN;
     }
@@ -128,7 +129,7 @@ fn round_ratios(
 }
 
 /// The distinct values of `f` over `points`, in first-seen order.
-fn distinct<T: PartialEq + Copy>(points: &[Point], f: impl Fn(&Point) -> T) -> Vec<T> {
+pub fn distinct<P, T: PartialEq + Copy>(points: &[P], f: impl Fn(&P) -> T) -> Vec<T> {
     let mut out = Vec::new();
     for p in points {
         let v = f(p);
@@ -139,7 +140,8 @@ fn distinct<T: PartialEq + Copy>(points: &[Point], f: impl Fn(&Point) -> T) -> V
     out
 }
 
-fn rate(v: f64) -> String {
+/// A rate for a table cell: "143k", "950", "-" for none.
+pub fn rate(v: f64) -> String {
     if v.is_nan() {
         "-".into()
     } else if v >= 10_000.0 {
@@ -149,7 +151,8 @@ fn rate(v: f64) -> String {
     }
 }
 
-fn ratio(a: Option<f64>, b: Option<f64>) -> String {
+/// `a / b` for a table cell, to two decimals; "-" if either is missing.
+pub fn ratio(a: Option<f64>, b: Option<f64>) -> String {
     match (a, b) {
         (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
         _ => "-".into(),

@@ -1,0 +1,3 @@
+module grt/benches/goproxy
+
+go 1.19
