@@ -242,8 +242,10 @@ fn med(samples: &[(usize, &Sample)], f: impl Fn(&Sample) -> f64) -> f64 {
     median(samples.iter().map(|(_, s)| f(s)).collect())
 }
 
+/// `grt / tokio`, or "-" when either is missing or zero (server CPU in a
+/// burst cut short can be under chat-load's 10 ms clock tick).
 fn ratio(grt: f64, tokio: f64) -> String {
-    if grt.is_finite() && tokio.is_finite() && tokio > 0.0 {
+    if grt.is_finite() && tokio.is_finite() && grt > 0.0 && tokio > 0.0 {
         format!("{:.2}", grt / tokio)
     } else {
         "-".into()
