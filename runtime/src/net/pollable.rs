@@ -39,7 +39,7 @@ use crate::machine;
 use crate::netpoll;
 use crate::preempt::checkpoint;
 use crate::sync::Mutex;
-use crate::time::deadline_after;
+use crate::time::deadline_from;
 
 /// A non-blocking socket of type `S` (a std socket) and its poller state.
 pub(crate) struct Pollable<S: AsRawFd> {
@@ -115,11 +115,17 @@ impl<S: AsRawFd> Pollable<S> {
         if self.nonblocking.load(Ordering::Relaxed) {
             return op(&self.io);
         }
-        let deadline = self.call_deadline(interest);
+        // Worked out at the first wait: a call that never has to wait
+        // (most, on a busy connection) never reads the clock.
+        let mut deadline = None;
         loop {
             match op(&self.io) {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    self.wait(interest, deadline)?;
+                    let deadline = match deadline {
+                        Some(deadline) => deadline,
+                        None => *deadline.insert(self.call_deadline(interest)?),
+                    };
+                    self.park(interest, deadline)?;
                 }
                 result => return result,
             }
@@ -160,7 +166,7 @@ impl<S: AsRawFd> Pollable<S> {
         if len > 0 && self.drained.load(Ordering::Relaxed) {
             if !self.nonblocking.load(Ordering::Relaxed) {
                 self.drained.store(false, Ordering::Relaxed);
-                self.wait(Interest::Read, self.call_deadline(Interest::Read))?;
+                self.park(Interest::Read, self.call_deadline(Interest::Read)?)?;
             } else if !self.read_readiness_seen() {
                 return Err(io::ErrorKind::WouldBlock.into());
             }
@@ -185,13 +191,24 @@ impl<S: AsRawFd> Pollable<S> {
     }
 
     /// When a call starting now in `interest`'s direction gives up: its
-    /// timeout from now, or the standing deadline, whichever comes first.
-    fn call_deadline(&self, interest: Interest) -> Option<Instant> {
-        let timeout = self.timeout(interest).map(deadline_after);
-        match (timeout, self.deadline(interest)) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+    /// timeout from now, or the standing deadline, whichever comes first;
+    /// `TimedOut` if that has already passed. One clock reading serves
+    /// both, and none is taken without a timeout or deadline.
+    fn call_deadline(&self, interest: Interest) -> io::Result<Option<Instant>> {
+        let (timeout, standing) = (self.timeout(interest), self.deadline(interest));
+        if timeout.is_none() && standing.is_none() {
+            return Ok(None);
         }
+        let now = Instant::now();
+        let from_timeout = timeout.map(|timeout| deadline_from(now, timeout));
+        let deadline = match (from_timeout, standing) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => a.or(b).expect("one of them is set"),
+        };
+        if deadline <= now {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        Ok(Some(deadline))
     }
 
     /// Blocks until the socket may be ready for `interest`, or `deadline`.
@@ -199,6 +216,12 @@ impl<S: AsRawFd> Pollable<S> {
         if deadline.is_some_and(|d| d <= Instant::now()) {
             return Err(io::ErrorKind::TimedOut.into());
         }
+        self.park(interest, deadline)
+    }
+
+    /// [`wait`](Self::wait) for a deadline known to be ahead
+    /// (`call_deadline` checked it).
+    fn park(&self, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
         let fd = self.io.as_raw_fd();
         if machine::current().and_then(|m| m.current_task()).is_none() {
             return netpoll::block_thread_until_ready(fd, interest, deadline);

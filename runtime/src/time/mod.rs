@@ -57,8 +57,12 @@ fn start(fire: Box<Fire>, when: Instant) -> Arc<TimerShared> {
 /// panicking on overflow (`Duration::MAX` means "for ever" to every
 /// timeout in grt).
 pub fn deadline_after(duration: Duration) -> Instant {
+    deadline_from(Instant::now(), duration)
+}
+
+/// [`deadline_after`] from a clock reading the caller already has.
+pub(crate) fn deadline_from(now: Instant, duration: Duration) -> Instant {
     const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
-    let now = Instant::now();
     now.checked_add(duration.min(CENTURY)).unwrap_or(now)
 }
 
