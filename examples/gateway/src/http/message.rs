@@ -19,7 +19,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use grt::net::TcpStream;
 
@@ -121,19 +121,12 @@ pub struct Request<'c> {
     pub body: Body<'c>,
     /// The client's address (the TCP peer, not anything it claims).
     pub peer: SocketAddr,
-    /// When the request head was complete.
-    pub received: Instant,
 }
 
 impl<'c> Request<'c> {
-    /// A request from `peer` with `head` and `body`, received now.
+    /// A request from `peer` with `head` and `body`.
     pub fn new(head: RequestHead, body: Body<'c>, peer: SocketAddr) -> Request<'c> {
-        Request {
-            head,
-            body,
-            peer,
-            received: Instant::now(),
-        }
+        Request { head, body, peer }
     }
 }
 
