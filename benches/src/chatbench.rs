@@ -271,35 +271,40 @@ pub fn markdown(workloads: &[Workload], points: &[Point], ctx: &Context) -> Stri
          Medians over the rounds. Delivered messages/s above 1 means grt delivered faster; \
          latency, server CPU per delivery and RSS per connection below 1 mean grt is faster \
          or cheaper. \"per round\" is each round's messages/s ratio (grt and tokio run back to \
-         back). A rate marked \\* is of a run in which clients were cut (dismissed as too \
-         slow): it counts what was delivered before, and the cuts are in the next table.\n\n\
-         | clients | sending | msgs/s | p50 | p99 | server CPU/delivery | RSS/connection | per round |\n\
-         |---:|---|---:|---:|---:|---:|---:|---|"
+         back), and \"paired\" their median, which cancels what changes slowly on a shared \
+         machine (other tenants' load over minutes) but not what changes within a run; where \
+         the two summaries disagree, the per-round list shows which rounds were disturbed. A \
+         rate marked \\* is of a run in which clients were cut (dismissed as too slow): it \
+         counts what was delivered before, and the cuts are in the next table.\n\n\
+         | clients | sending | msgs/s | paired | p50 | p99 | server CPU/delivery | RSS/connection | per round |\n\
+         |---:|---|---:|---:|---:|---:|---:|---:|---|"
     );
     for (w, workload) in workloads.iter().enumerate() {
         let grt = samples(points, w, Server::Grt);
         let tokio = samples(points, w, Server::Tokio);
         let any_cut = grt.iter().chain(&tokio).any(|(_, s)| s.cut > 0);
-        let per_round: Vec<String> = grt
+        let per_round: Vec<f64> = grt
             .iter()
             .filter_map(|(round, g)| {
                 let (_, t) = tokio.iter().find(|(r, _)| r == round)?;
-                Some(ratio(g.per_sec(), t.per_sec()))
+                Some(g.per_sec() / t.per_sec())
             })
             .collect();
+        let rounds: Vec<String> = per_round.iter().map(|&r| ratio(r, 1.0)).collect();
         let both = |f: fn(&Sample) -> f64| ratio(med(&grt, f), med(&tokio, f));
         let _ = writeln!(
             md,
-            "| {} | {} | **{}**{} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {}{cut} | **{}**{cut} | {} | {} | {} | {} | {} |",
             workload.clients,
             workload.mode(),
             both(Sample::per_sec),
-            if any_cut { "\\*" } else { "" },
+            ratio(median(per_round), 1.0),
             both(|s| s.p50_ms),
             both(|s| s.p99_ms),
             both(Sample::server_us),
             both(|s| s.rss_kib),
-            per_round.join(", ")
+            rounds.join(", "),
+            cut = if any_cut { "\\*" } else { "" },
         );
     }
     let _ = writeln!(
