@@ -243,6 +243,30 @@ fn x_forwarded_fields_are_set() {
 }
 
 #[test]
+fn naming_x_forwarded_fields_in_connection_does_not_strip_them() {
+    // A client may declare any field hop-by-hop; the proxy's own
+    // X-Forwarded-* are set after the removal, so this cannot hide the
+    // client's address from the backend.
+    run(|| {
+        let backend = Backend::hello();
+        let gw = gateway(&one_route(&[backend.addr], ""));
+        let mut client = Client::connect(gw.server.local_addr());
+        client.request(
+            "GET",
+            "/",
+            &[
+                ("Connection", "X-Forwarded-For, X-Forwarded-Host"),
+                ("X-Forwarded-For", "203.0.113.9"),
+            ],
+            b"",
+        );
+        let seen = backend.seen();
+        assert_eq!(seen[0].header("x-forwarded-for"), Some("127.0.0.1"));
+        assert_eq!(seen[0].header("x-forwarded-host"), Some("test.local"));
+    });
+}
+
+#[test]
 fn a_refused_backend_is_502() {
     run(|| {
         let gw = gateway(&one_route(&[dead_addr()], "max_fails = 0"));

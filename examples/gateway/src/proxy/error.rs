@@ -34,7 +34,9 @@ pub enum ProxyError {
     ModifyResponse(String),
 }
 
-/// Makes the response for a failed request.
+/// Makes the response for a failed request, given the head as it went (or
+/// would have gone) to the backend: Go's `ErrorHandler` gets the outgoing
+/// request too.
 pub type ErrorHandler = Box<dyn Fn(&RequestHead, &ProxyError) -> Response + Send + Sync>;
 
 impl ProxyError {

@@ -19,7 +19,8 @@ use std::net::IpAddr;
 
 use crate::http::{Decimal, Headers};
 
-/// Sets the three fields on an outgoing request (module doc).
+/// Sets the three fields on an outgoing request (module doc); `host` is
+/// the client's `Host`.
 pub fn set_forwarded(headers: &mut Headers, client: IpAddr, host: Option<&[u8]>, proto: &str) {
     let mut text = [0u8; 48];
     let client = format_ip(client, &mut text);

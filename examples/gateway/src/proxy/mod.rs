@@ -58,6 +58,7 @@ mod single_host;
 mod targets;
 mod tunnel;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -160,34 +161,41 @@ impl ReverseProxy {
         &self.targets
     }
 
-    /// The outgoing head for `req` (module doc, step 2).
-    fn outgoing(&self, req: &Request<'_>, upgrade: Option<&str>) -> RequestHead {
-        let mut out = req.head.clone();
+    /// The outgoing head for `req` (module doc, step 2), made from the
+    /// request's own: the client's head is not needed again, so it is
+    /// rewritten in place rather than copied (as Go's `Rewrite` hook sees
+    /// `Out` while `In` stays behind, we keep only what we read first).
+    fn outgoing(&self, req: &mut Request<'_>, upgrade: Option<&str>) -> RequestHead {
+        let mut out = std::mem::replace(&mut req.head, RequestHead::new("", ""));
+        // The Host the client asked for, kept before anything is removed.
+        let host = out.headers.get("host").map(<[u8]>::to_vec);
         remove_hop_by_hop(&mut out.headers);
         out.headers.remove("expect");
         if let Some(protocol) = upgrade {
             out.headers.set("Connection", "Upgrade");
             out.headers.set("Upgrade", protocol);
         }
-        let host = req.head.headers.get("host");
-        set_forwarded(&mut out.headers, req.peer.ip(), host, "http");
+        // After the removal, so that a client cannot strip them by naming
+        // them in `Connection`.
+        set_forwarded(&mut out.headers, req.peer.ip(), host.as_deref(), "http");
         for director in &self.directors {
             director(&mut out);
         }
         out
     }
 
-    /// Steps 1–6 of the module doc; `Err` goes to the error handler.
-    fn forward(&self, req: &mut Request<'_>) -> Result<Response, ProxyError> {
-        let upgrade = upgrade_type(&req.head.headers);
-        let out = self.outgoing(req, upgrade.as_deref());
-        let key_bytes = self
-            .targets
-            .hash_key()
-            .and_then(|key| key.extract(&req.head));
+    /// Steps 1–6 of the module doc, for the outgoing head `out`; `Err` goes
+    /// to the error handler.
+    fn forward(
+        &self,
+        out: &RequestHead,
+        req: &mut Request<'_>,
+        key_bytes: Option<&[u8]>,
+        upgrade: Option<&str>,
+    ) -> Result<Response, ProxyError> {
         let key = RequestKey {
             client_ip: req.peer.ip(),
-            hash_key: key_bytes.as_deref(),
+            hash_key: key_bytes,
         };
         let idempotent = out.is_idempotent();
         let mut tried = Vec::new();
@@ -197,11 +205,11 @@ impl ReverseProxy {
             self.targets.started(i);
             let upstream = self.targets.upstream(i);
             let mut sent = Instant::now();
-            let mut result = upstream.round_trip(&out, &mut req.body);
+            let mut result = upstream.round_trip(out, &mut req.body);
             if matches!(result, Err(Failure::Stale(_))) && idempotent && req.body.bytes_read() == 0
             {
                 sent = Instant::now();
-                result = upstream.round_trip_fresh(&out, &mut req.body);
+                result = upstream.round_trip_fresh(out, &mut req.body);
             }
             match result {
                 Ok(response) => {
@@ -209,7 +217,7 @@ impl ReverseProxy {
                         addr: upstream.addr(),
                         header_time: Some(sent.elapsed()),
                     };
-                    return self.respond(response, i, upgrade.as_deref(), info);
+                    return self.respond(response, i, upgrade, info);
                 }
                 Err(failure) => {
                     tried.push(i);
@@ -286,12 +294,23 @@ impl ReverseProxy {
 
 impl Handler for ReverseProxy {
     fn serve(&self, mut req: Request<'_>) -> Response {
-        match self.forward(&mut req) {
+        // What is read from the client's head before it becomes the
+        // outgoing one.
+        let upgrade = upgrade_type(&req.head.headers);
+        // Owned: the head it may borrow from is about to be rewritten
+        // (only hashing routes have a key to copy).
+        let key_bytes = self
+            .targets
+            .hash_key()
+            .and_then(|key| key.extract(&req.head))
+            .map(Cow::into_owned);
+        let out = self.outgoing(&mut req, upgrade.as_deref());
+        match self.forward(&out, &mut req, key_bytes.as_deref(), upgrade.as_deref()) {
             Ok(response) => response,
             Err(err) => {
                 let mut response = match &self.error_handler {
-                    Some(handler) => handler(&req.head, &err),
-                    None => default_error_response(&req.head, &err),
+                    Some(handler) => handler(&out, &err),
+                    None => default_error_response(&out, &err),
                 };
                 if let ProxyError::Upstream { addr, .. } = err {
                     response.upstream.get_or_insert(UpstreamInfo {
