@@ -42,8 +42,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use mimalloc::MiMalloc;
 use grt_gateway::signal::{self, Signal};
 use grt_gateway::{gateway, Config, ServerConfig};
+
+/// The allocator: see the comment on `mimalloc` in Cargo.toml.
+#[global_allocator]
+static ALLOCATOR: MiMalloc = MiMalloc;
 
 /// A reverse-proxy gateway on grt.
 #[derive(Debug, Parser)]
