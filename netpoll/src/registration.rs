@@ -141,11 +141,16 @@ impl Slot {
         }
     }
 
-    /// Takes `token` back if it is still parked here.
+    /// Takes `token` back if it is still parked here. Usually the poller
+    /// has taken it already (the waiter was woken by readiness), which a
+    /// plain load sees without the locked compare-exchange; once taken, a
+    /// token never comes back to the slot but through its owner's `park`.
     fn unpark(&self, token: usize) -> bool {
-        self.0
-            .compare_exchange(token, EMPTY, SeqCst, SeqCst)
-            .is_ok()
+        self.0.load(SeqCst) == token
+            && self
+                .0
+                .compare_exchange(token, EMPTY, SeqCst, SeqCst)
+                .is_ok()
     }
 
     /// Go's `netpollunblock(ioready=true)`: records readiness (a hang-up
