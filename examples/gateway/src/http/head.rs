@@ -15,10 +15,13 @@
 //!   this many bytes is refused: [`HeadError::TooLarge`], answered 431
 //!   (nginx's `large_client_header_buffers`, Go's `MaxHeaderBytes`).
 //!
-//! Both clocks are read deadlines on the socket ([`Socket::set_read_deadline`],
-//! Go's `SetReadDeadline`): set once for the wait, not a timeout worked out
-//! again before every read; and cleared on the way out, so that the body
-//! readers after a head start with their own timeouts only.
+//! The whole-head clock is a read deadline on the socket
+//! ([`Socket::set_read_deadline`], Go's `SetReadDeadline`): set once for
+//! however many reads the head takes, not a timeout worked out again
+//! before each; and cleared on the way out, so that the body readers after
+//! a head start with their own timeouts only. The first-byte wait is a
+//! single read, so a read timeout is the same clock, and costs no clock
+//! reading unless the read has to wait.
 //!
 //! httparse parses whatever has arrived; `Partial` means read more. It
 //! refuses on its own the request smuggling tricks that live in the head's
@@ -143,14 +146,14 @@ pub fn wait_first_byte<S: Socket>(
     if !conn.buffered().is_empty() {
         return Ok(());
     }
-    let socket = conn.get_ref();
-    socket.set_read_timeout(None).map_err(HeadError::Io)?;
-    socket
-        .set_read_deadline(Some(Instant::now() + timeout))
+    // One read, so its timeout is the whole wait: no clock reading here,
+    // and the runtime takes one only if the read has to wait.
+    conn.get_ref()
+        .set_read_timeout(Some(timeout))
         .map_err(HeadError::Io)?;
     let filled = conn.fill();
     conn.get_ref()
-        .set_read_deadline(None)
+        .set_read_timeout(None)
         .map_err(HeadError::Io)?;
     match filled {
         Ok(0) => Err(HeadError::Closed),
