@@ -42,9 +42,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use mimalloc::MiMalloc;
 use grt_gateway::signal::{self, Signal};
 use grt_gateway::{gateway, Config, ServerConfig};
+use mimalloc::MiMalloc;
 
 /// The allocator: see the comment on `mimalloc` in Cargo.toml.
 #[global_allocator]
