@@ -52,6 +52,11 @@ pub fn machine() -> String {
     )
 }
 
+/// Now, to the minute, for a page's header: "2026-12-08 10:00 UTC".
+pub fn date() -> String {
+    command_output("date", &["-u", "+%Y-%m-%d %H:%M UTC"])
+}
+
 /// The load averages over 1, 5 and 15 minutes.
 pub fn loadavg() -> String {
     std::fs::read_to_string("/proc/loadavg")
@@ -60,6 +65,18 @@ pub fn loadavg() -> String {
         .take(3)
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// How a person would have typed this run of the grt-benches binary
+/// `bin`: `cargo run --release -p grt-benches --bin BIN -- ARGS`, for a
+/// page's header.
+pub fn command_line(bin: &str) -> String {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut line = format!("cargo run --release -p grt-benches --bin {bin}");
+    if !args.is_empty() {
+        line = format!("{line} -- {}", args.join(" "));
+    }
+    line
 }
 
 /// A command's first line of output, or "?" if it cannot run.

@@ -15,7 +15,10 @@
 //! servers in child processes under a load generator, not criterion; and
 //! the chat hub by `src/bin/chatbench.rs`: examples/chat's server against
 //! the same design on tokio ([`tokio_chat`]), under examples/chat's load
-//! tool.
+//! tool; the gateway by `src/bin/gatewaybench/` against nginx and Go.
+//! `src/bin/bench-all.rs` runs every part in one go: each records its
+//! headline figures ([`results`]) and it writes them into one summary
+//! ([`summary`]).
 //!
 //! # Same work, same mechanism
 //! Each benchmark does on tokio exactly what it does on grt, with the
@@ -46,6 +49,8 @@
 pub mod chatbench;
 pub mod host;
 pub mod net;
+pub mod results;
+pub mod summary;
 pub mod tokio_chat;
 
 use std::sync::atomic::{AtomicUsize, Ordering};

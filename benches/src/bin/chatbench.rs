@@ -42,6 +42,8 @@ use clap::Parser;
 use grt_benches::chatbench::{self, Context, Point, Sample, Server, Workload};
 use grt_benches::host::{command_output, loadavg, machine, wait_for_quiet};
 use grt_benches::net::load::machine_busy;
+use grt_benches::net::report::median;
+use grt_benches::results::{Figure, Part, Results};
 
 /// grt's chat against the same hub on tokio, under one load tool.
 #[derive(Parser, Debug)]
@@ -206,6 +208,7 @@ fn main() -> ExitCode {
         }
         println!("chatbench: wrote {}", path.display());
     }
+    record(quick, &ctx, &workloads, &points);
     if failed > 0 {
         return ExitCode::FAILURE;
     }
@@ -319,4 +322,33 @@ fn print_run(workload: &Workload, server: Server, round: usize, sample: &Result<
         ),
         Err(err) => println!("{at} FAILED: {err}"),
     }
+}
+
+/// Records the headline figures, delivered messages/s of every workload,
+/// grt against tokio (medians of the rounds), in
+/// target/bench-results/chat.json for `bench-all`'s summary
+/// (grt_benches::results).
+fn record(quick: bool, ctx: &Context, workloads: &[Workload], points: &[Point]) {
+    let rate = |w: usize, server: Server| {
+        median(
+            points
+                .iter()
+                .filter(|p| p.workload == w && p.server == server)
+                .filter_map(|p| Some(p.sample.as_ref().ok()?.per_sec()))
+                .collect(),
+        )
+    };
+    let figures = workloads.iter().enumerate().filter_map(|(w, workload)| {
+        let point = format!("{} clients, {}", workload.clients, workload.mode());
+        let (grt, tokio) = (rate(w, Server::Grt), rate(w, Server::Tokio));
+        Figure::new(point, "msgs/s", grt, tokio, "tokio", true)
+    });
+    Results {
+        part: Part::Chat,
+        date: ctx.date.clone(),
+        command: ctx.command.clone(),
+        quick,
+        figures: figures.collect(),
+    }
+    .save();
 }

@@ -19,11 +19,16 @@
 //!     cargo run --release -p grt-benches --bin memory -- 100000 1000000
 //!
 //! A smoke run (`benches/smoke.sh`) uses a small N; nothing is asserted.
+//! Every run records its figures in target/bench-results/memory.json, for
+//! `bench-all`'s summary (grt_benches::results).
 
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::Instant;
+
+use grt_benches::host::{command_line, date};
+use grt_benches::results::{Figure, Part, Results};
 
 const CHILD: &str = "GRT_MEMORY_CHILD";
 
@@ -60,6 +65,7 @@ fn main() {
     println!();
     println!("| runtime | tasks | RSS bytes/task | start ms |");
     println!("|---|---:|---:|---:|");
+    let mut measured = Vec::new();
     for &n in &counts {
         for kind in ["grt", "tokio", "threads"] {
             // A std thread costs four mappings: its stack and guard, and the
@@ -90,8 +96,65 @@ fn main() {
             let mut fields = text.split_whitespace().map(|f| f.parse::<u64>().unwrap());
             let (rss, ms) = (fields.next().unwrap(), fields.next().unwrap());
             println!("| {kind} | {n} | {} | {ms} |", rss / n as u64);
+            measured.push(Measured {
+                kind,
+                tasks: n,
+                bytes_per_task: rss as f64 / n as f64,
+                start_ms: ms as f64,
+            });
         }
     }
+    Results {
+        part: Part::Memory,
+        date: date(),
+        command: command_line("memory"),
+        quick: grt_benches::quick(),
+        figures: figures(&counts, &measured),
+    }
+    .save();
+}
+
+/// One row of the table.
+struct Measured {
+    kind: &'static str,
+    tasks: usize,
+    bytes_per_task: f64,
+    start_ms: f64,
+}
+
+/// The headline figures for the summary (grt_benches::results): at every
+/// count, RSS per task and start time, grt against tokio and threads.
+fn figures(counts: &[usize], measured: &[Measured]) -> Vec<Figure> {
+    let find = |kind: &str, n: usize| measured.iter().find(|m| m.kind == kind && m.tasks == n);
+    let mut figures = Vec::new();
+    for &n in counts {
+        let Some(grt) = find("grt", n) else {
+            continue;
+        };
+        for other in ["tokio", "threads"] {
+            let Some(them) = find(other, n) else {
+                continue;
+            };
+            let point = format!("{n} parked tasks");
+            figures.extend(Figure::new(
+                &point,
+                "RSS bytes/task",
+                grt.bytes_per_task,
+                them.bytes_per_task,
+                other,
+                false,
+            ));
+            figures.extend(Figure::new(
+                point,
+                "start ms",
+                grt.start_ms,
+                them.start_ms,
+                other,
+                false,
+            ));
+        }
+    }
+    figures
 }
 
 /// Resident bytes of this process.

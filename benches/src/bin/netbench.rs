@@ -12,7 +12,9 @@
 //! absolute figures) and docs/img/netbench.svg (the chart). The quick run
 //! (`--quick`, or `GRT_BENCH_QUICK=1`) does 10 connections for 0.3 s per
 //! server and workload, writes nothing, and fails only if a server
-//! answered wrongly or not at all: it asserts nothing about speed.
+//! answered wrongly or not at all: it asserts nothing about speed. Either
+//! run records its headline figures in target/bench-results/net.json, for
+//! `bench-all`'s summary (grt_benches::results).
 //!
 //! Options (defaults in brackets):
 //!     --conns 10,100,1000   connection counts
@@ -41,11 +43,12 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use grt_benches::host::{
-    command_output, loadavg, machine, parse_arg as parse, usage_error as fail, wait_for_quiet,
+    command_line, date, loadavg, machine, parse_arg as parse, usage_error as fail, wait_for_quiet,
 };
 use grt_benches::net::load::{self, Load, Sample};
 use grt_benches::net::report::{self, Context, Point};
 use grt_benches::net::{raise_fd_limit, serve, Server, Workload};
+use grt_benches::results::{Part, Results};
 
 /// The run's settings, from the command line.
 struct Settings {
@@ -131,11 +134,7 @@ fn main() {
         tries: parse(&flag("--tries").unwrap_or_else(|| if quick { "1" } else { "4" }.into())),
         patience: secs("--patience", if quick { "0" } else { "15" }),
     };
-    let command = std::iter::once("cargo run --release -p grt-benches --bin netbench".to_owned())
-        .chain((!args.is_empty()).then(|| format!("-- {}", args.join(" "))))
-        .collect::<Vec<_>>()
-        .join(" ");
-    run(&settings, command);
+    run(&settings, command_line("netbench"));
 }
 
 fn run(settings: &Settings, command: String) {
@@ -242,7 +241,7 @@ fn run(settings: &Settings, command: String) {
         started.elapsed().as_secs_f64()
     );
     let ctx = Context {
-        date: command_output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+        date: date(),
         machine: machine(),
         command,
         settings: settings_line,
@@ -279,6 +278,14 @@ fn run(settings: &Settings, command: String) {
             .map_or(page.len(), |i| start + i + 1);
         println!("\n{}", &page[start..end]);
     }
+    Results {
+        part: Part::Net,
+        date: ctx.date,
+        command: ctx.command,
+        quick: settings.quick,
+        figures: report::figures(&points),
+    }
+    .save();
     if failed > 0 {
         for p in points.iter().filter(|p| p.sample.is_err()) {
             eprintln!(

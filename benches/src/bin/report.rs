@@ -5,27 +5,22 @@
 //!     cargo bench -p grt-benches --bench runtimes
 //!     cargo run --release -p grt-benches --bin report [CRITERION_DIR]
 //!
-//! CRITERION_DIR defaults to `$CARGO_TARGET_DIR/criterion`, else
-//! `target/criterion`. The estimate is criterion's headline one: the slope
-//! of a linear-sampling run, else the mean. Run with the same
+//! CRITERION_DIR defaults to `$CRITERION_HOME`, else
+//! `$CARGO_TARGET_DIR/criterion`, else `target/criterion`. The estimate is
+//! criterion's headline one: the slope of a linear-sampling run, else the
+//! mean (grt_benches::results reads it, for `bench-all` too). Run with the same
 //! `GRT_BENCH_QUICK` setting as the benchmarks (it sets the sizes that
 //! per-operation figures divide by).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
+use grt_benches::results::{criterion_dir, estimate_ns};
 use grt_benches::Bench;
 
 fn main() {
     let dir = std::env::args()
         .nth(1)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
-                || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"),
-                PathBuf::from,
-            );
-            target.join("criterion")
-        });
+        .map_or_else(criterion_dir, PathBuf::from);
     println!("| benchmark | one iteration | grt | tokio | grt/tokio | grt per op | tokio per op |");
     println!("|---|---|---:|---:|---:|---:|---:|");
     for bench in Bench::ALL {
@@ -72,18 +67,6 @@ fn describe(bench: Bench) -> String {
             grt_benches::SLEEP.as_millis()
         ),
     }
-}
-
-/// Criterion's estimate of one iteration, in nanoseconds.
-fn estimate_ns(dir: &Path, bench: Bench, runtime: &str) -> Option<f64> {
-    let path = dir
-        .join(bench.name())
-        .join(runtime)
-        .join("new/estimates.json");
-    let text = std::fs::read_to_string(path).ok()?;
-    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
-    let pick = |key: &str| json.get(key)?.get("point_estimate")?.as_f64();
-    pick("slope").or_else(|| pick("mean"))
 }
 
 fn human(ns: f64) -> String {

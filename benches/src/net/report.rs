@@ -11,6 +11,7 @@ use std::fmt::Write as _;
 
 use super::load::Sample;
 use super::{Server, Workload};
+use crate::results::Figure;
 
 /// One measurement: a fresh server process, one load run.
 #[derive(Clone, Debug)]
@@ -308,6 +309,45 @@ pub fn markdown(points: &[Point], ctx: &Context) -> String {
     md
 }
 
+/// The headline figures for the summary (crate::results): throughput and
+/// p99, grt against tokio, at every workload and worker count, at the two
+/// largest connection counts measured (100 and 1,000 in the full run),
+/// where the runtimes differ most.
+pub fn figures(points: &[Point]) -> Vec<Figure> {
+    let mut conns = distinct(points, |p| p.conns);
+    conns.sort_unstable();
+    let crowded = &conns[conns.len().saturating_sub(2)..];
+    let mut figures = Vec::new();
+    for workload in distinct(points, |p| p.workload) {
+        for nw in distinct(points, |p| p.workers) {
+            for &nc in crowded {
+                let (Some(g), Some(t)) = (
+                    summary(points, workload, nw, nc, Server::Grt),
+                    summary(points, workload, nw, nc, Server::Tokio),
+                ) else {
+                    continue;
+                };
+                let point = format!(
+                    "{workload}, {nw} worker{}, {nc} conns",
+                    if nw == 1 { "" } else { "s" }
+                );
+                figures.extend(Figure::new(
+                    &point,
+                    workload.unit(),
+                    g.per_sec,
+                    t.per_sec,
+                    "tokio",
+                    true,
+                ));
+                figures.extend(Figure::new(
+                    point, "p99 µs", g.p99_us, t.p99_us, "tokio", false,
+                ));
+            }
+        }
+    }
+    figures
+}
+
 /// Colours of the servers' bars.
 fn colour(server: Server) -> &'static str {
     match server {
@@ -330,10 +370,27 @@ fn tick_step(max: f64, n: f64) -> f64 {
 }
 
 /// Escapes text for SVG.
-fn esc(s: &str) -> String {
+pub fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+}
+
+/// An SVG chart's opening: the `<svg>` element, a white page, the title
+/// in bold and a grey subtitle under it (the first 40 pixels).
+pub fn svg_head(width: f64, height: f64, title: &str, subtitle: &str) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0}" height="{height:.0}" viewBox="0 0 {width:.0} {height:.0}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(
+        s,
+        r##"<rect width="100%" height="100%" fill="white"/><text x="10" y="20" font-size="15" font-weight="bold">{}</text><text x="10" y="38" fill="#555">{}</text>"##,
+        esc(title),
+        esc(subtitle)
+    );
+    s
 }
 
 /// The chart: one panel per (workers, workload), rows by workers.
@@ -352,15 +409,11 @@ pub fn svg(points: &[Point], subtitle: &str) -> String {
     let width = PANEL_W * workloads.len() as f64 + 10.0;
     let height = TOP + PANEL_H * workers.len() as f64;
 
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0}" height="{height:.0}" viewBox="0 0 {width:.0} {height:.0}" font-family="sans-serif" font-size="12">"#
-    );
-    let _ = writeln!(
-        s,
-        r##"<rect width="100%" height="100%" fill="white"/><text x="10" y="20" font-size="15" font-weight="bold">grt against tokio: exchanges per second (median of rounds; whiskers: slowest and fastest round)</text><text x="10" y="38" fill="#555">{}</text>"##,
-        esc(subtitle)
+    let mut s = svg_head(
+        width,
+        height,
+        "grt against tokio: exchanges per second (median of rounds; whiskers: slowest and fastest round)",
+        subtitle,
     );
     // Legend.
     let mut lx = 10.0;

@@ -64,6 +64,10 @@
 //! connections for 1 s, 1 worker, one round, no warm-up, every proxy
 //! whose tools are installed; writes nothing, and fails only if a proxy
 //! does not answer correctly. It asserts nothing about speed.
+//!
+//! Either run records its headline figures in
+//! target/bench-results/gateway.json, for `bench-all`'s summary
+//! (grt_benches::results).
 
 mod page;
 mod proxy;
@@ -74,10 +78,11 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use grt_benches::host::{
-    command_output, loadavg, machine, parse_arg as parse, usage_error as usage, wait_for_quiet,
+    command_line, date, loadavg, machine, parse_arg as parse, usage_error as usage, wait_for_quiet,
 };
 use grt_benches::net::load::{machine_busy, process_cpu, rusage_cpu};
 use grt_benches::net::raise_fd_limit;
+use grt_benches::results::{repo, Part, Results};
 
 use page::{Context, Point, Sample};
 use proxy::{Kind, Process, Tools};
@@ -116,11 +121,7 @@ struct Settings {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let settings = settings(&args);
-    let command =
-        std::iter::once("cargo run --release -p grt-benches --bin gatewaybench".to_owned())
-            .chain((!args.is_empty()).then(|| format!("-- {}", args.join(" "))))
-            .collect::<Vec<_>>()
-            .join(" ");
+    let command = command_line("gatewaybench");
     // Every process this run starts is stopped when `run` returns (their
     // guards drop), so the exit comes after it, never inside.
     if let Err(err) = run(&settings, command) {
@@ -174,11 +175,6 @@ fn settings(args: &[String]) -> Settings {
         tries: parse(&value("--tries", "3", "1")),
         patience: Duration::from_secs_f64(parse(&value("--patience", "10", "0"))),
     }
-}
-
-/// The repository's root (benches/ is one level down).
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
 /// A scratch directory removed when dropped; declared before the
@@ -333,7 +329,7 @@ fn run(settings: &Settings, command: String) -> Result<(), String> {
         failed.len()
     );
     let ctx = Context {
-        date: command_output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+        date: date(),
         machine,
         versions,
         command,
@@ -352,6 +348,14 @@ fn run(settings: &Settings, command: String) -> Result<(), String> {
         // The whole page, for the log.
         None => println!("\n{text}"),
     }
+    Results {
+        part: Part::Gateway,
+        date: ctx.date,
+        command: ctx.command,
+        quick: settings.quick,
+        figures: page::figures(&points),
+    }
+    .save();
     if !failed.is_empty() {
         let list: Vec<String> = failed
             .iter()

@@ -1,10 +1,12 @@
 //! A run's results as docs/benchmarks-gateway.md: the gateway issue's
 //! targets, ratios (grt against nginx at the same worker count, grt
-//! against Go), and the absolute figures with their ranges over rounds.
+//! against Go), and the absolute figures with their ranges over rounds;
+//! and the headline figures for `bench-all`'s summary.
 
 use std::fmt::Write as _;
 
 use grt_benches::net::report::{distinct, median, rate, ratio};
+use grt_benches::results::Figure;
 
 use super::proxy::Kind;
 use super::wrk::Report;
@@ -102,6 +104,46 @@ fn summary(points: &[Point], kind: Kind, workers: usize, conns: usize) -> Option
         other_cores: of(Sample::other_cores),
         rounds: s.len(),
     })
+}
+
+/// The headline figures for the summary (grt_benches::results): at every
+/// point, requests/s and p99, grt against nginx and against Go at the same
+/// worker count.
+pub fn figures(points: &[Point]) -> Vec<Figure> {
+    let mut figures = Vec::new();
+    for conns in distinct(points, |p| p.conns) {
+        for workers in distinct(points, |p| p.workers) {
+            let Some(grt) = summary(points, Kind::Grt, workers, conns) else {
+                continue;
+            };
+            let point = format!(
+                "{conns} conns, {workers} worker{}",
+                if workers == 1 { "" } else { "s" }
+            );
+            for (kind, against) in [(Kind::Nginx, "nginx"), (Kind::Go, "Go")] {
+                let Some(other) = summary(points, kind, workers, conns) else {
+                    continue;
+                };
+                figures.extend(Figure::new(
+                    &point,
+                    "req/s",
+                    grt.per_sec,
+                    other.per_sec,
+                    against,
+                    true,
+                ));
+                figures.extend(Figure::new(
+                    &point,
+                    "p99 µs",
+                    grt.p99_us,
+                    other.p99_us,
+                    against,
+                    false,
+                ));
+            }
+        }
+    }
+    figures
 }
 
 /// "yes"/"no" for a target, "-" when a side is missing.
