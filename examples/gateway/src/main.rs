@@ -44,11 +44,6 @@ use std::process::ExitCode;
 use clap::Parser;
 use grt_gateway::signal::{self, Signal};
 use grt_gateway::{gateway, Config, ServerConfig};
-use mimalloc::MiMalloc;
-
-/// The allocator: see the comment on `mimalloc` in Cargo.toml.
-#[global_allocator]
-static ALLOCATOR: MiMalloc = MiMalloc;
 
 /// A reverse-proxy gateway on grt.
 #[derive(Debug, Parser)]
