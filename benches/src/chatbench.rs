@@ -14,6 +14,8 @@
 
 use std::fmt::{self, Write as _};
 
+use crate::net::report::median;
+
 /// The server under load.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Server {
@@ -204,29 +206,9 @@ pub struct Point {
     pub sample: Result<Sample, String>,
 }
 
-/// How the run was made, for the page's header.
-#[derive(Clone, Debug, Default)]
-pub struct Context {
-    pub date: String,
-    pub machine: String,
-    pub command: String,
-    pub settings: String,
-    pub load_before: String,
-    pub load_after: String,
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    if values.is_empty() {
-        return f64::NAN;
-    }
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
-    }
-}
+/// How the run was made, for the page's header: netbench's, since the
+/// header says the same.
+pub use crate::net::report::Context;
 
 /// The samples of one (workload, server), in round order.
 fn samples(points: &[Point], workload: usize, server: Server) -> Vec<(usize, &Sample)> {
@@ -260,11 +242,9 @@ pub fn markdown(workloads: &[Workload], points: &[Point], ctx: &Context) -> Stri
         "# Chat hub fan-out: grt against tokio (generated)\n\n\
          Written by `chatbench` (benches/src/bin/chatbench.rs); rerun it rather than edit. \
          The design of the benchmark and the reading of these numbers are in \
-         [benchmarks.md](benchmarks.md#against-the-same-hub-on-tokio).\n\n\
-         - Date: {}\n- Machine: {}\n- Command: `{}`\n- Settings: {}\n\
-         - Load average (1, 5, 15 min) before: {}; after: {}\n",
-        ctx.date, ctx.machine, ctx.command, ctx.settings, ctx.load_before, ctx.load_after
+         [benchmarks.md](benchmarks.md#against-the-same-hub-on-tokio).\n"
     );
+    ctx.write_list(&mut md);
     let _ = writeln!(
         md,
         "## Ratios, grt / tokio\n\n\

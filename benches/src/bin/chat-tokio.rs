@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use grt_chat::Config;
+use grt_chat::{parse_wait, Config};
 
 /// The chat hub on tokio: a hub task, two tasks per client, rooms and
 /// history.
@@ -100,22 +100,4 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// A duration as the `chat` binary takes it: `60s`, `500ms`, `10m`.
-fn parse_wait(text: &str) -> Result<Duration, String> {
-    let split = text
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration like 60s or 500ms"))?;
-    let seconds = match unit {
-        "ms" => number / 1000.0,
-        "s" | "" => number,
-        "m" => number * 60.0,
-        _ => return Err(format!("unknown unit {unit:?}: use ms, s or m")),
-    };
-    Duration::try_from_secs_f64(seconds).map_err(|err| format!("{text:?}: {err}"))
 }

@@ -247,9 +247,8 @@ fn run(settings: &Settings, command: String) {
         settings: settings_line,
         load_before,
         load_after: loadavg(),
-        chart: "img/netbench.svg".into(),
     };
-    let page = report::markdown(&points, &ctx);
+    let page = report::markdown(&points, &ctx, "img/netbench.svg");
     if let Some(out) = &settings.out {
         // The chart's subtitle: the machine without rustc and the commit.
         let machine = ctx.machine.split(", rustc").next().unwrap_or_default();

@@ -24,7 +24,8 @@ pub struct Point {
     pub sample: Result<Sample, String>,
 }
 
-/// How the run was made, for the page's header.
+/// How the run was made, for the page's header: netbench's page, and
+/// chatbench's (src/chatbench.rs), which say the same about their runs.
 #[derive(Clone, Debug, Default)]
 pub struct Context {
     pub date: String,
@@ -33,8 +34,22 @@ pub struct Context {
     pub settings: String,
     pub load_before: String,
     pub load_after: String,
-    /// The chart's path relative to the page.
-    pub chart: String,
+}
+
+impl Context {
+    /// The header's list (date, machine, command, settings, load before
+    /// and after) and the blank line that ends it.
+    pub fn write_list(&self, w: &mut String) {
+        let _ = writeln!(w, "- Date: {}", self.date);
+        let _ = writeln!(w, "- Machine: {}", self.machine);
+        let _ = writeln!(w, "- Command: `{}`", self.command);
+        let _ = writeln!(w, "- Settings: {}", self.settings);
+        let _ = writeln!(
+            w,
+            "- Load average (1, 5, 15 min) before: {}; after: {}\n",
+            self.load_before, self.load_after
+        );
+    }
 }
 
 /// The median of the rounds of one (workload, workers, conns, server).
@@ -160,8 +175,8 @@ pub fn ratio(a: Option<f64>, b: Option<f64>) -> String {
     }
 }
 
-/// The markdown page.
-pub fn markdown(points: &[Point], ctx: &Context) -> String {
+/// The markdown page; `chart` is the chart's path relative to it.
+pub fn markdown(points: &[Point], ctx: &Context, chart: &str) -> String {
     let mut md = String::new();
     let w = &mut md;
     let _ = writeln!(w, "# Sockets under load: grt against tokio (generated)\n");
@@ -171,16 +186,8 @@ pub fn markdown(points: &[Point], ctx: &Context) -> String {
          edit. The design of the benchmark and the reading of these numbers are in \
          [benchmarks.md](benchmarks.md#sockets-tcp-echo-and-http-hello-grt-against-tokio).\n"
     );
-    let _ = writeln!(w, "- Date: {}", ctx.date);
-    let _ = writeln!(w, "- Machine: {}", ctx.machine);
-    let _ = writeln!(w, "- Command: `{}`", ctx.command);
-    let _ = writeln!(w, "- Settings: {}", ctx.settings);
-    let _ = writeln!(
-        w,
-        "- Load average (1, 5, 15 min) before: {}; after: {}\n",
-        ctx.load_before, ctx.load_after
-    );
-    let _ = writeln!(w, "![throughput, grt against tokio]({})\n", ctx.chart);
+    ctx.write_list(w);
+    let _ = writeln!(w, "![throughput, grt against tokio]({chart})\n");
 
     let workloads = distinct(points, |p| p.workload);
     let workers = distinct(points, |p| p.workers);

@@ -6,7 +6,7 @@
 //! rejected; in short, tungstenite's `WebSocket` needs `&mut self` to read
 //! and to write, so each pump has its own: the read pump's reads the
 //! socket and its writes (tungstenite's automatic pongs and close replies)
-//! go nowhere, passed to the write pump as [`Control`] values instead; the
+//! go nowhere, passed to the write pump as [`Control`](grt_chat::Control) values instead; the
 //! write pump's writes the socket and never reads. The tokio-idiomatic
 //! alternative, one `WebSocketStream` split by `futures`' `BiLock`, would
 //! put a lock between the pumps that grt's chat does not have.
@@ -14,123 +14,49 @@
 //! How a connection ends is as in examples/chat/src/client.rs ("How a
 //! connection ends"); the write pump shuts the socket down in both
 //! directions as it ends, which wakes a read pump still waiting to read.
+//!
+//! The client's record, its id, the goodbye note and the `Control`
+//! words are grt's chat's own types (the tokio module doc says which
+//! pieces come from there); what is tokio's here is the send queue
+//! ([`Queue`]), `serve`, and the two sides of the socket.
 
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use grt_chat::Config;
+use grt_chat::{websocket_config, ClientId, Config, Goodbye, Refused, SendQueue, CONTROL_QUEUE};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc::{self, Sender};
+use tokio::sync::mpsc::{self, error::TrySendError, Sender};
 use tokio_tungstenite::WebSocketStream;
-use tungstenite::protocol::frame::coding::CloseCode;
-use tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
-use tungstenite::{Bytes, Utf8Bytes};
+use tungstenite::protocol::Role;
+use tungstenite::Utf8Bytes;
 
 use super::hub::Hub;
 use super::read_pump::ReadPump;
 use super::write_pump::WritePump;
 
-/// Control messages the read pump may queue for the write pump: grt's
-/// chat's `CONTROL_QUEUE`.
-const CONTROL_QUEUE: usize = 8;
+/// The hub's record of a client: grt's chat's, with a tokio queue.
+pub(crate) type Client = grt_chat::Client<Queue>;
 
-/// tungstenite's read buffer per `WebSocket`: grt's chat's `READ_BUFFER`
-/// (the default, 128 KiB, is meant for bulk transfers).
-const READ_BUFFER: usize = 4 * 1024;
+/// A client's send queue as the shared rooms see it (a newtype, since
+/// neither `SendQueue` nor tokio's `Sender` is this crate's).
+pub(crate) struct Queue(Sender<Utf8Bytes>);
 
-/// Identifies a client to the hub.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct ClientId(u64);
-
-impl ClientId {
-    fn next() -> ClientId {
-        static NEXT: AtomicU64 = AtomicU64::new(1);
-        ClientId(NEXT.fetch_add(1, Ordering::Relaxed))
-    }
-}
-
-/// Why the hub let a client go: only for being too slow here (the hub
-/// never stops, so never says "going away").
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub(crate) enum Farewell {
-    /// Its send queue was full (1008, as grt's chat sends).
-    TooSlow = 1,
-}
-
-impl Farewell {
-    /// The close frame the write pump sends for this reason.
-    pub(crate) fn close_frame(self) -> CloseFrame {
-        match self {
-            Farewell::TooSlow => close_frame(CloseCode::Policy, "too slow: send buffer full"),
-        }
-    }
-}
-
-/// A close frame with a code and a reason.
-pub(crate) fn close_frame(code: CloseCode, reason: &'static str) -> CloseFrame {
-    CloseFrame {
-        code,
-        reason: Utf8Bytes::from_static(reason),
-    }
-}
-
-/// The hub's note to a write pump saying why its send queue closed;
-/// empty when the client left on its own.
-#[derive(Debug, Default)]
-pub(crate) struct Goodbye(AtomicU8);
-
-impl Goodbye {
-    /// Records `why`; written by the hub before it drops the queue's sender.
-    pub(crate) fn set(&self, why: Farewell) {
-        self.0.store(why as u8, Ordering::Release);
+impl SendQueue for Queue {
+    fn try_send(&self, text: Utf8Bytes) -> Result<(), Refused> {
+        self.0.try_send(text).map_err(|err| match err {
+            TrySendError::Full(_) => Refused::Full,
+            TrySendError::Closed(_) => Refused::Closed,
+        })
     }
 
-    /// Read by the write pump after it found the queue closed.
-    pub(crate) fn get(&self) -> Option<Farewell> {
-        match self.0.load(Ordering::Acquire) {
-            1 => Some(Farewell::TooSlow),
-            _ => None,
-        }
-    }
-}
-
-/// The hub's record of a client.
-pub(crate) struct Client {
-    /// Its key in its room.
-    pub(crate) id: ClientId,
-    /// The room it joined.
-    pub(crate) room: Arc<str>,
-    /// Its queue of outgoing messages; the hub holds the only sender, so
-    /// dropping this record closes it.
-    pub(crate) send: Sender<Utf8Bytes>,
-    /// Shared with its write pump.
-    pub(crate) goodbye: Arc<Goodbye>,
-}
-
-impl Client {
-    /// Lets the client go for `why`: the note first, then the queue
-    /// closes as the record is dropped.
-    pub(crate) fn dismiss(self, why: Farewell) {
-        self.goodbye.set(why);
-    }
-}
-
-/// What the read pump hands the write pump.
-#[derive(Debug)]
-pub(crate) enum Control {
-    /// The peer pinged with this payload: pong it back.
-    Pong(Bytes),
-    /// The peer sent a close frame: answer it (unless ours went first)
-    /// and hang up.
-    CloseReply(Option<CloseFrame>),
-    /// The peer broke the protocol: send this close frame and hang up.
-    Fail(CloseFrame),
+    /// Nothing to do: tokio's queue closes when its only sender, in the
+    /// client's record, is dropped, which the rooms do right after
+    /// dismissing a client.
+    fn close(&self) {}
 }
 
 /// Serves an upgraded connection until it ends: registers with the hub,
@@ -147,10 +73,7 @@ pub(crate) async fn serve(
     let (control_tx, control_rx) = mpsc::channel(CONTROL_QUEUE);
     let goodbye = Arc::new(Goodbye::default());
     let id = ClientId::next();
-    let ws_config = WebSocketConfig::default()
-        .read_buffer_size(READ_BUFFER)
-        .max_message_size(Some(config.max_message_size))
-        .max_frame_size(Some(config.max_message_size));
+    let ws_config = websocket_config(config);
     let (read_half, write_half) = conn.into_split();
     let writer = WebSocketStream::from_raw_socket(
         WriteSide(write_half),
@@ -162,7 +85,7 @@ pub(crate) async fn serve(
     let client = Client {
         id,
         room: Arc::clone(&room),
-        send: send_tx,
+        send: Queue(send_tx),
         goodbye: Arc::clone(&goodbye),
     };
     if hub.register(client).await.is_err() {

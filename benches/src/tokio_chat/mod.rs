@@ -12,18 +12,32 @@
 //!
 //! | file | what | examples/chat |
 //! |---|---|---|
-//! | `hub.rs` | the task owning the rooms; `tokio::select!` over register, unregister, posts; a room's members and history | `hub.rs`, `room.rs` |
-//! | `client.rs` | one connection: its two `WebSocketStream`s over the two halves of the socket, starting the pumps | `client.rs`, `socket.rs` |
-//! | `read_pump.rs` | socket → hub: limits, the pong deadline, close codes | `read_pump.rs` |
-//! | `write_pump.rs` | hub → socket: batching, pings, the closing handshake | `write_pump.rs` |
+//! | `hub.rs` | the task owning the rooms; `tokio::select!` over register, unregister, posts | `hub.rs` |
+//! | `client.rs` | one connection: its two `WebSocketStream`s over the two halves of the socket, starting the pumps; the send queue | `client.rs`, `socket.rs` |
+//! | `read_pump.rs` | socket → hub: the pong deadline, handing words to the write pump | `read_pump.rs` |
+//! | `write_pump.rs` | hub → socket: pings, the closing handshake | `write_pump.rs` |
 //! | `server.rs` | accept loop, the request head, the handshake | `server.rs`, `http.rs`, `upgrade.rs` |
+//!
+//! Only what is about the runtime is written again here: the tasks, the
+//! channels, `tokio::select!`, async I/O and tokio's timers. The rest is
+//! grt_chat's own code, made public for this module, so that both hubs
+//! behave alike by construction rather than by care:
+//!
+//! | from grt_chat | what | examples/chat |
+//! |---|---|---|
+//! | `Rooms` | a room's members and history, dismissing a client whose queue is full, idle rooms kept for their history (over tokio's queues, through `SendQueue`) | `room.rs` |
+//! | `Client`, `ClientId`, `Farewell`, `Goodbye`, `Control`, `close_frame`, `websocket_config` | the hub's record of a client, why it was let go and with which close frame, the words between the pumps, the `WebSocket` limits | `client.rs` |
+//! | `tidy`, `ending_for`, `Ending` | tidying a message; which close code a read error gets | `read_pump.rs` |
+//! | `join_queued` | the batching rule | `write_pump.rs` |
+//! | `room_of`, `Accepted` | the room asked for, the 101 response | `upgrade.rs` |
+//! | `POST_QUEUE`, `CONTROL_QUEUE` | the hub's and the control queue's sizes | `hub.rs`, `client.rs` |
 //!
 //! # What is the same
 //! The settings are grt's chat's own [`Config`](grt_chat::Config) (the
 //! same struct, so the same defaults: send queue 256, 512-byte messages,
-//! history 50), and so are the constants grt's chat keeps in its files:
-//! a post queue of 256, a control queue of 8, a 4 KiB tungstenite read
-//! buffer. A message takes the same path: the sender's read pump posts it
+//! history 50), and so are the constants grt's chat keeps in its files
+//! (taken from there, above): a post queue of 256, a control queue of 8,
+//! a 4 KiB tungstenite read buffer. A message takes the same path: the sender's read pump posts it
 //! to the hub, the hub `try_send`s it into each member's bounded queue and
 //! dismisses a member whose queue is full (close code 1008), each write
 //! pump sends the message and everything queued behind it at that moment

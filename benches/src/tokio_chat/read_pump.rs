@@ -7,22 +7,24 @@
 //! away and pushed forward by each pong, as grt's chat moves its socket's
 //! read deadline. The `select!` tries the read first (`biased`), so a
 //! read that finds data queued gets it, as on grt.
+//!
+//! What is not about the runtime is grt's chat's own code: how a message
+//! is tidied (`tidy`) and how a read error ends the connection
+//! (`ending_for`, `Ending`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use grt_chat::Config;
+use grt_chat::{close_frame, ending_for, tidy, ClientId, Config, Control, Ending};
 use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc::Sender;
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
-use tungstenite::error::ProtocolError;
 use tungstenite::protocol::frame::coding::CloseCode;
-use tungstenite::protocol::CloseFrame;
-use tungstenite::{Error, Message, Utf8Bytes};
+use tungstenite::Message;
 
-use super::client::{close_frame, ClientId, Control, ReadSide};
+use super::client::ReadSide;
 use super::hub::Hub;
 
 /// A client's reading half and what it needs to deliver.
@@ -41,16 +43,6 @@ pub(crate) struct ReadPump {
     pong_wait: Duration,
     /// How long to linger after failing the connection.
     write_wait: Duration,
-}
-
-/// Why the read pump stopped reading.
-enum Ending {
-    /// The peer's close frame arrived and went to the write pump.
-    Closed,
-    /// The peer is gone: no pong in time, a reset, end-of-file.
-    Vanished,
-    /// The peer broke the rules: fail the connection with this frame.
-    Fail(CloseFrame),
 }
 
 impl ReadPump {
@@ -137,32 +129,4 @@ impl ReadPump {
             }
         }
     }
-}
-
-/// Maps a read error to how the connection ends (grt's chat's
-/// `ending_for`).
-fn ending_for(err: Error) -> Ending {
-    match err {
-        Error::Capacity(_) => Ending::Fail(close_frame(CloseCode::Size, "message too big")),
-        Error::Utf8(_) => Ending::Fail(close_frame(CloseCode::Invalid, "text is not UTF-8")),
-        Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => Ending::Vanished,
-        Error::Protocol(_) | Error::AttackAttempt => {
-            Ending::Fail(close_frame(CloseCode::Protocol, "protocol error"))
-        }
-        _ => Ending::Vanished,
-    }
-}
-
-/// gorilla's trim-and-replace, as grt's chat's `tidy`: newlines become
-/// spaces (the write pump joins messages with newlines), surrounding
-/// whitespace goes; `None` if nothing is left.
-fn tidy(text: Utf8Bytes) -> Option<Utf8Bytes> {
-    let trimmed = text.trim();
-    if trimmed.is_empty() {
-        return None;
-    }
-    if trimmed.len() == text.len() && !text.contains('\n') {
-        return Some(text);
-    }
-    Some(Utf8Bytes::from(trimmed.replace('\n', " ")))
 }

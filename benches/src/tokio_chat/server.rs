@@ -9,12 +9,14 @@
 //! client's read pump (client.rs). What the client sent after its head is
 //! handed to the read pump's `WebSocket`, as grt's chat does. Anything
 //! else gets a bare status: 404 for another path, 400 for a malformed or
-//! non-WebSocket request, 408 and 431 for a slow or large head.
+//! non-WebSocket request, 408 and 431 for a slow or large head. The room
+//! is read from the query and the 101 written by grt's chat's own code
+//! (`room_of`, `Accepted`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use grt_chat::Config;
+use grt_chat::{room_of, Accepted, Config};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tungstenite::handshake::derive_accept_key;
@@ -56,13 +58,6 @@ pub async fn serve(listener: TcpListener, config: Config) {
     }
 }
 
-/// An upgrade to accept: the room asked for and the `Sec-WebSocket-Accept`
-/// value.
-struct Upgrade {
-    room: String,
-    accept_key: String,
-}
-
 async fn serve_connection(shared: Arc<Shared>, mut conn: TcpStream) {
     let config = &shared.config;
     let _ = conn.set_nodelay(true);
@@ -72,14 +67,8 @@ async fn serve_connection(shared: Arc<Shared>, mut conn: TcpStream) {
         Ok(Err(status)) => return refuse(&mut conn, status, config.write_wait).await,
         Err(_) => return refuse(&mut conn, 408, config.write_wait).await,
     };
-    let response = format!(
-        "HTTP/1.1 101 Switching Protocols\r\n\
-         Upgrade: websocket\r\n\
-         Connection: Upgrade\r\n\
-         Sec-WebSocket-Accept: {}\r\n\r\n",
-        upgrade.accept_key
-    );
-    let sent = tokio::time::timeout(config.write_wait, conn.write_all(response.as_bytes())).await;
+    let response = upgrade.response();
+    let sent = tokio::time::timeout(config.write_wait, conn.write_all(&response)).await;
     if !matches!(sent, Ok(Ok(()))) {
         return;
     }
@@ -88,7 +77,7 @@ async fn serve_connection(shared: Arc<Shared>, mut conn: TcpStream) {
 
 /// Reads a request head and checks it as an upgrade; returns the upgrade
 /// and the bytes after the head, or the status to refuse it with.
-async fn read_upgrade(conn: &mut TcpStream, config: &Config) -> Result<(Upgrade, Vec<u8>), u16> {
+async fn read_upgrade(conn: &mut TcpStream, config: &Config) -> Result<(Accepted, Vec<u8>), u16> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     loop {
@@ -115,7 +104,7 @@ async fn read_upgrade(conn: &mut TcpStream, config: &Config) -> Result<(Upgrade,
 
 /// The checks of grt's chat's `upgrade::check` that a client can fail
 /// (the module doc of tokio_chat lists what is left out).
-fn check(request: &httparse::Request<'_, '_>, config: &Config) -> Result<Upgrade, u16> {
+fn check(request: &httparse::Request<'_, '_>, config: &Config) -> Result<Accepted, u16> {
     let (path, query) = match request.path.unwrap_or("").split_once('?') {
         Some((path, query)) => (path, Some(query)),
         None => (request.path.unwrap_or(""), None),
@@ -143,19 +132,13 @@ fn check(request: &httparse::Request<'_, '_>, config: &Config) -> Result<Upgrade
     ) else {
         return Err(400);
     };
-    let room = query
-        .into_iter()
-        .flat_map(|query| form_urlencoded::parse(query.as_bytes()))
-        .find(|(name, _)| name == "room")
-        .map(|(_, value)| value.trim().to_string())
-        .filter(|room| !room.is_empty())
-        .unwrap_or_else(|| config.default_room.clone());
+    let room = room_of(query, &config.default_room);
     if room.len() > config.max_room_name {
         return Err(400);
     }
-    Ok(Upgrade {
-        room,
+    Ok(Accepted {
         accept_key: derive_accept_key(key.as_bytes()),
+        room,
     })
 }
 

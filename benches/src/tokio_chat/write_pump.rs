@@ -3,23 +3,24 @@
 //! out the closing handshake, waiting on the send queue, the control
 //! channel and a ping timer with `tokio::select!`.
 //!
-//! Batching is grt's chat's rule: a message goes out with every message
-//! queued behind it at that moment (the queue's `len`, then as many
-//! `try_recv`s), joined by newlines, in one text frame. Each frame gets
-//! the write wait to get out (`timeout` here, a write deadline there).
+//! Batching is grt's chat's rule, and its code (`join_queued`): a message
+//! goes out with every message queued behind it at that moment (the
+//! queue's `len`, then as many `try_recv`s), joined by newlines, in one
+//! text frame. Each frame gets the write wait to get out (`timeout` here,
+//! a write deadline there).
 
 use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::SinkExt;
-use grt_chat::Config;
+use grt_chat::{join_queued, Config, Control, Goodbye};
 use tokio::sync::mpsc::Receiver;
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tungstenite::{Bytes, Message, Utf8Bytes};
 
-use super::client::{Control, Goodbye, WriteSide};
+use super::client::WriteSide;
 
 /// A client's writing half.
 pub(crate) struct WritePump {
@@ -127,21 +128,7 @@ impl WritePump {
     /// Sends `first` and whatever else is queued now as one frame, one
     /// message per line.
     async fn write_batch(&mut self, first: Utf8Bytes) -> tungstenite::Result<()> {
-        let queued = self.send.len();
-        let text = if queued == 0 {
-            first
-        } else {
-            let mut batch = String::with_capacity((first.len() + 1) * (queued + 1));
-            batch.push_str(&first);
-            for _ in 0..queued {
-                let Ok(next) = self.send.try_recv() else {
-                    break;
-                };
-                batch.push('\n');
-                batch.push_str(&next);
-            }
-            Utf8Bytes::from(batch)
-        };
+        let text = join_queued(first, self.send.len(), || self.send.try_recv().ok());
         self.write(Message::Text(text)).await
     }
 

@@ -76,7 +76,7 @@
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 
-use grt::chan::{self, Sender};
+use grt::chan::{self, Sender, TrySendError};
 use grt::net::TcpStream;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::{CloseFrame, Role, WebSocket, WebSocketConfig};
@@ -91,19 +91,36 @@ use crate::write_pump::WritePump;
 /// Control messages the read pump may queue before it waits for the write
 /// pump. Pongs are tiny; eight covers a burst of pings while the write
 /// pump finishes a frame. Any number ≥ 1 is correct (see the module doc).
-const CONTROL_QUEUE: usize = 8;
+/// Public so that the tokio twin in benches (`tokio_chat`) queues as many.
+pub const CONTROL_QUEUE: usize = 8;
 
 /// The read buffer tungstenite allocates up front for each `WebSocket`.
 /// Its default, 128 KiB, is meant for bulk transfers; chat messages are at
 /// most `max_message_size` (512 bytes), and the buffer grows if needed.
 const READ_BUFFER: usize = 4 * 1024;
 
-/// Identifies a client to the hub.
+/// The read pump's `WebSocket` settings: [`READ_BUFFER`], and messages
+/// and frames no larger than `config.max_message_size`, so that an
+/// oversized frame is refused from its header. The write pump's are the
+/// same with no read buffer, since it never reads. Public so that the
+/// tokio twin in benches (`tokio_chat`) builds its `WebSocketStream`s
+/// with the same settings.
+pub fn websocket_config(config: &Config) -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER)
+        .max_message_size(Some(config.max_message_size))
+        .max_frame_size(Some(config.max_message_size))
+}
+
+/// Identifies a client to the hub. Public, as the types below are, for
+/// the tokio twin in benches (`tokio_chat`), which keeps its clients the
+/// same way.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct ClientId(u64);
+pub struct ClientId(u64);
 
 impl ClientId {
-    fn next() -> ClientId {
+    /// A new id, never handed out before in this process.
+    pub fn next() -> ClientId {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         ClientId(NEXT.fetch_add(1, Ordering::Relaxed))
     }
@@ -113,7 +130,7 @@ impl ClientId {
 /// sends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
-pub(crate) enum Farewell {
+pub enum Farewell {
     /// Its send buffer was full: it cannot keep up (1008, policy
     /// violation; gorilla sends a close frame without a code).
     TooSlow = 1,
@@ -123,7 +140,7 @@ pub(crate) enum Farewell {
 
 impl Farewell {
     /// The close frame the write pump sends for this reason.
-    pub(crate) fn close_frame(self) -> CloseFrame {
+    pub fn close_frame(self) -> CloseFrame {
         match self {
             Farewell::TooSlow => close_frame(CloseCode::Policy, "too slow: send buffer full"),
             Farewell::ShuttingDown => close_frame(CloseCode::Away, "server shutting down"),
@@ -132,7 +149,7 @@ impl Farewell {
 }
 
 /// A close frame with a code and a reason.
-pub(crate) fn close_frame(code: CloseCode, reason: &'static str) -> CloseFrame {
+pub fn close_frame(code: CloseCode, reason: &'static str) -> CloseFrame {
     CloseFrame {
         code,
         reason: Utf8Bytes::from_static(reason),
@@ -142,16 +159,16 @@ pub(crate) fn close_frame(code: CloseCode, reason: &'static str) -> CloseFrame {
 /// The hub's note to a write pump saying why its send channel closed;
 /// empty when the client left on its own (unregistered by its read pump).
 #[derive(Debug, Default)]
-pub(crate) struct Goodbye(AtomicU8);
+pub struct Goodbye(AtomicU8);
 
 impl Goodbye {
     /// Records `why`; written by the hub before it closes the channel.
-    pub(crate) fn set(&self, why: Farewell) {
+    pub fn set(&self, why: Farewell) {
         self.0.store(why as u8, Ordering::Release);
     }
 
     /// Read by the write pump after it found the channel closed.
-    pub(crate) fn get(&self) -> Option<Farewell> {
+    pub fn get(&self) -> Option<Farewell> {
         match self.0.load(Ordering::Acquire) {
             1 => Some(Farewell::TooSlow),
             2 => Some(Farewell::ShuttingDown),
@@ -160,24 +177,63 @@ impl Goodbye {
     }
 }
 
-/// The hub's record of a client (gorilla's `*Client` in `Hub.clients`).
-pub(crate) struct Client {
-    /// Its key in its room.
-    pub(crate) id: ClientId,
-    /// The room it joined, for good.
-    pub(crate) room: Arc<str>,
-    /// Its queue of outgoing messages (gorilla's `send chan []byte`); the
-    /// hub holds the only sender, so dropping this record closes it.
-    pub(crate) send: Sender<Utf8Bytes>,
-    /// Shared with its write pump.
-    pub(crate) goodbye: Arc<Goodbye>,
+/// The sending end of a client's queue of outgoing messages, as the hub
+/// uses it: grt's `chan::Sender` here, tokio's `mpsc::Sender` in the
+/// tokio twin in benches (`tokio_chat`), so that the hub's bookkeeping
+/// (room.rs) is written once for both.
+pub trait SendQueue {
+    /// Queues `text` without waiting (the hub never waits for a client).
+    fn try_send(&self, text: Utf8Bytes) -> Result<(), Refused>;
+
+    /// Closes the queue, so that the write pump sees it closed once it
+    /// has taken what is queued. A queue that closes only when its last
+    /// sender is dropped may do nothing here: the hub drops a dismissed
+    /// client's record right after.
+    fn close(&self);
 }
 
-impl Client {
+/// Why a [`SendQueue`] did not take a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// The queue is full: the client cannot keep up.
+    Full,
+    /// The queue is closed: its write pump has ended.
+    Closed,
+}
+
+impl SendQueue for Sender<Utf8Bytes> {
+    fn try_send(&self, text: Utf8Bytes) -> Result<(), Refused> {
+        Sender::try_send(self, text).map_err(|err| match err {
+            TrySendError::Full(_) => Refused::Full,
+            TrySendError::Closed(_) => Refused::Closed,
+        })
+    }
+
+    fn close(&self) {
+        Sender::close(self);
+    }
+}
+
+/// The hub's record of a client (gorilla's `*Client` in `Hub.clients`).
+/// `Q` is the client's send queue: grt's channel by default, tokio's in
+/// the tokio twin in benches.
+pub struct Client<Q = Sender<Utf8Bytes>> {
+    /// Its key in its room.
+    pub id: ClientId,
+    /// The room it joined, for good.
+    pub room: Arc<str>,
+    /// Its queue of outgoing messages (gorilla's `send chan []byte`); the
+    /// hub holds the only sender, so dropping this record closes it.
+    pub send: Q,
+    /// Shared with its write pump.
+    pub goodbye: Arc<Goodbye>,
+}
+
+impl<Q: SendQueue> Client<Q> {
     /// Lets the client go for `why`: its write pump will send the close
     /// frame (gorilla's `close(client.send)`). The goodbye is recorded
     /// before the close, so the write pump finds it when it sees the close.
-    pub(crate) fn dismiss(&self, why: Farewell) {
+    pub fn dismiss(&self, why: Farewell) {
         self.goodbye.set(why);
         self.send.close();
     }
@@ -185,7 +241,7 @@ impl Client {
 
 /// What the read pump hands the write pump (see the module doc).
 #[derive(Debug)]
-pub(crate) enum Control {
+pub enum Control {
     /// The peer pinged with this payload: pong it back.
     Pong(Bytes),
     /// The peer sent a close frame: answer it (unless ours went first, in
@@ -213,10 +269,7 @@ pub(crate) fn serve(
     let (control_tx, control_rx) = chan::bounded(CONTROL_QUEUE);
     let goodbye = Arc::new(Goodbye::default());
     let id = ClientId::next();
-    let ws_config = WebSocketConfig::default()
-        .read_buffer_size(READ_BUFFER)
-        .max_message_size(Some(config.max_message_size))
-        .max_frame_size(Some(config.max_message_size));
+    let ws_config = websocket_config(config);
     let mut writer = WebSocket::from_raw_socket(
         WriteSide::new(Arc::clone(&conn)),
         Role::Server,

@@ -145,6 +145,27 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// A duration as the command line takes it: a number and a unit, `60s`,
+/// `500ms`, `2m` (no unit: seconds). Public for the binaries that take
+/// the chat's timings: `chat`, and `chat-tokio` in benches, whose command
+/// line is the part of `chat`'s that `chat-load` uses.
+pub fn parse_wait(text: &str) -> Result<Duration, String> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 60s or 500ms"))?;
+    let seconds = match unit {
+        "ms" => number / 1000.0,
+        "s" | "" => number,
+        "m" => number * 60.0,
+        _ => return Err(format!("unknown unit {unit:?}: use ms, s or m")),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|err| format!("{text:?}: {err}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

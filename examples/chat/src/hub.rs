@@ -22,15 +22,14 @@
 //! being registered when the hub stops gets its record back instead of
 //! leaving it in a buffer nobody reads.
 //!
-//! Rooms are made on first use. A room whose last member leaves is kept
-//! for its history, up to `Config::idle_rooms` of them; beyond that the
-//! longest idle is forgotten.
+//! The rooms themselves, made on first use and kept idle for their
+//! history, are plain data (room.rs); this file is the task and its
+//! channels.
 //!
 //! A hub is a value, not a global: a process may start as many as it
 //! likes (the gateway showcase runs two), each with its own task, and
 //! [`Hub::stop`] ends one.
 
-use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use grt::chan::{self, Receiver, Sender};
@@ -38,13 +37,14 @@ use tungstenite::Utf8Bytes;
 
 use crate::client::{Client, ClientId, Farewell};
 use crate::config::Config;
-use crate::room::Room;
+use crate::room::Rooms;
 
 /// Posts the hub may hold before posters wait. gorilla's broadcast
 /// channel is unbuffered; a small buffer lets a read pump hand over a
 /// message and go back to reading while the hub is busy delivering the
 /// previous one, and still makes posters wait when the hub falls behind.
-const POST_QUEUE: usize = 256;
+/// Public so that the tokio twin in benches (`tokio_chat`) queues as many.
+pub const POST_QUEUE: usize = 256;
 
 /// A handle to a running hub; clones refer to the same hub.
 #[derive(Clone)]
@@ -108,11 +108,7 @@ impl Hub {
             unregister: unregister_rx,
             posts: posts_rx,
             requests: requests_rx,
-            rooms: HashMap::new(),
-            idle: VecDeque::new(),
-            clients: 0,
-            history_len: config.history,
-            idle_limit: config.idle_rooms,
+            rooms: Rooms::new(config.history, config.idle_rooms),
         };
         crate::go_named("chat-hub", move || {
             task.run();
@@ -183,15 +179,7 @@ struct HubTask {
     posts: Receiver<Post>,
     requests: Receiver<Request>,
     /// Every room with members or history.
-    rooms: HashMap<Arc<str>, Room>,
-    /// Rooms without members, longest idle first.
-    idle: VecDeque<Arc<str>>,
-    /// Clients in all rooms.
-    clients: usize,
-    /// Messages of history per room (`Config::history`).
-    history_len: usize,
-    /// Idle rooms to keep (`Config::idle_rooms`).
-    idle_limit: usize,
+    rooms: Rooms<Sender<Utf8Bytes>>,
 }
 
 /// One turn of the hub's loop.
@@ -224,89 +212,15 @@ impl HubTask {
                 },
             };
             match event {
-                Event::Register(client) => self.join(client),
-                Event::Unregister(room, id) => self.leave(&room, id),
-                Event::Post(post) => self.deliver(post),
+                Event::Register(client) => self.rooms.join(client),
+                Event::Unregister(room, id) => self.rooms.leave(&room, id),
+                Event::Post(post) => self.rooms.deliver(&post.room, post.text),
                 Event::Stats(reply) => {
-                    let _ = reply.try_send(self.stats());
+                    let _ = reply.try_send(self.rooms.stats());
                 }
                 Event::Stop => break,
             }
         }
-        for room in self.rooms.values_mut() {
-            room.dismiss_all(Farewell::ShuttingDown);
-        }
-    }
-
-    fn join(&mut self, client: Client) {
-        let history_len = self.history_len;
-        let name = Arc::clone(&client.room);
-        let room = self
-            .rooms
-            .entry(Arc::clone(&name))
-            .or_insert_with(|| Room::new(history_len));
-        let was_idle = room.is_empty();
-        room.join(client);
-        if room.is_empty() {
-            return; // dismissed at once: its queue could not take the history
-        }
-        self.clients += 1;
-        if was_idle {
-            self.idle.retain(|idle| *idle != name);
-        }
-    }
-
-    fn leave(&mut self, name: &Arc<str>, id: ClientId) {
-        if let Some(room) = self.rooms.get_mut(name) {
-            if room.leave(id) {
-                self.clients -= 1;
-                self.settle(name);
-            }
-        }
-    }
-
-    fn deliver(&mut self, post: Post) {
-        // A poster whose room is gone has left it since.
-        if let Some(room) = self.rooms.get_mut(&post.room) {
-            let dropped = room.post(post.text);
-            if dropped > 0 {
-                self.clients -= dropped;
-                self.settle(&post.room);
-            }
-        }
-    }
-
-    /// After members left `name`: an emptied room is forgotten, or kept
-    /// idle for its history, evicting the longest idle beyond the limit.
-    fn settle(&mut self, name: &Arc<str>) {
-        let Some(room) = self.rooms.get(name) else {
-            return;
-        };
-        if !room.is_empty() {
-            return;
-        }
-        if !room.has_history() {
-            self.rooms.remove(name);
-            return;
-        }
-        self.idle.push_back(Arc::clone(name));
-        while self.idle.len() > self.idle_limit {
-            if let Some(oldest) = self.idle.pop_front() {
-                self.rooms.remove(&oldest);
-            }
-        }
-    }
-
-    fn stats(&self) -> HubStats {
-        let occupied = self.rooms.values().filter(|room| !room.is_empty()).count();
-        debug_assert_eq!(
-            self.clients,
-            self.rooms.values().map(Room::len).sum::<usize>()
-        );
-        HubStats {
-            clients: self.clients,
-            rooms: occupied,
-            idle_rooms: self.rooms.len() - occupied,
-        }
+        self.rooms.dismiss_all(Farewell::ShuttingDown);
     }
 }

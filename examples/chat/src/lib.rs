@@ -20,7 +20,7 @@
 //! | file | what | gorilla |
 //! |---|---|---|
 //! | `hub.rs` | the task that owns the rooms; `select!` over register, unregister, posts | `hub.go` |
-//! | `room.rs` | a room's members and history; dropping a client that cannot keep up | `Hub.run`'s broadcast case |
+//! | `room.rs` | the rooms' members and history; dropping a client that cannot keep up | `Hub.run`'s broadcast case |
 //! | `client.rs` | one connection: two pumps, how they share it, how it ends | `client.go`: `Client`, `serveWs` |
 //! | `read_pump.rs` | socket → hub: limits, pong deadline, close codes | `readPump` |
 //! | `write_pump.rs` | hub → socket: batching, pings, the closing handshake | `writePump` |
@@ -66,6 +66,19 @@
 //! handle ([`Server::stats`], [`Server::shutdown`]); a process may run
 //! several, each with its own [`Hub`]. The `chat` binary (`src/main.rs`)
 //! is a command line around it.
+//!
+//! ## Shared with the tokio twin
+//! benches/src/tokio_chat is this hub written again on tokio, to measure
+//! the runtime rather than the program. What does not depend on the
+//! runtime it takes from here rather than copying it, so that both hubs
+//! behave alike by construction: the client's record and its close
+//! frames ([`Client`], [`Farewell`], [`Goodbye`], [`Control`],
+//! [`websocket_config`]), the rooms ([`Rooms`], over any [`SendQueue`]),
+//! how a message is tidied and a read error ends a connection ([`tidy`],
+//! [`ending_for`]), the write pump's batching ([`join_queued`]), the
+//! handshake's room and response ([`room_of`], [`Accepted`]), the queue
+//! sizes ([`POST_QUEUE`], [`CONTROL_QUEUE`]), and how its command line
+//! reads a duration ([`parse_wait`]).
 
 mod client;
 mod config;
@@ -79,9 +92,17 @@ mod socket;
 mod upgrade;
 mod write_pump;
 
-pub use config::{Config, ConfigError};
-pub use hub::{Hub, HubStats};
+pub use client::{
+    close_frame, websocket_config, Client, ClientId, Control, Farewell, Goodbye, Refused,
+    SendQueue, CONTROL_QUEUE,
+};
+pub use config::{parse_wait, Config, ConfigError};
+pub use hub::{Hub, HubStats, POST_QUEUE};
+pub use read_pump::{ending_for, tidy, Ending};
+pub use room::Rooms;
 pub use server::{Server, ServerStats, HOME_PAGE};
+pub use upgrade::{room_of, Accepted};
+pub use write_pump::join_queued;
 
 /// `grt::go` with a task name. The names are what `GRT_SCHEDDETAIL`,
 /// gdb's `info tasks` and a `GRT_TRACE` timeline show for each task (the

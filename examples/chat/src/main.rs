@@ -14,7 +14,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use clap::Parser;
-use grt_chat::{Config, Server};
+use grt_chat::{parse_wait, Config, Server};
 
 /// A chat server: a hub task, two tasks per client, rooms and history.
 #[derive(Parser, Debug)]
@@ -97,22 +97,7 @@ impl FromStr for Wait {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Wait, String> {
-        let split = text
-            .find(|c: char| !c.is_ascii_digit() && c != '.')
-            .unwrap_or(text.len());
-        let (number, unit) = text.split_at(split);
-        let number: f64 = number
-            .parse()
-            .map_err(|_| format!("{text:?} is not a duration like 60s or 500ms"))?;
-        let seconds = match unit {
-            "ms" => number / 1000.0,
-            "s" | "" => number,
-            "m" => number * 60.0,
-            _ => return Err(format!("unknown unit {unit:?}: use ms, s or m")),
-        };
-        Duration::try_from_secs_f64(seconds)
-            .map(Wait)
-            .map_err(|err| format!("{text:?}: {err}"))
+        parse_wait(text).map(Wait)
     }
 }
 

@@ -56,9 +56,11 @@ pub(crate) struct ReadPump {
     write_wait: Duration,
 }
 
-/// Why the read pump stopped reading.
+/// Why the read pump stopped reading. Public, with [`ending_for`] and
+/// [`tidy`], for the tokio twin in benches (`tokio_chat`), whose read pump
+/// reads the same messages and fails connections with the same codes.
 #[derive(Debug)]
-enum Ending {
+pub enum Ending {
     /// The peer's close frame arrived and went to the write pump.
     Closed,
     /// The peer is gone: no pong in time, a reset, or end-of-file without
@@ -139,7 +141,7 @@ impl ReadPump {
 }
 
 /// Maps a read error to how the connection ends.
-fn ending_for(err: Error) -> Ending {
+pub fn ending_for(err: Error) -> Ending {
     match err {
         Error::Capacity(_) => Ending::Fail(close_frame(CloseCode::Size, "message too big")),
         Error::Utf8(_) => Ending::Fail(close_frame(CloseCode::Invalid, "text is not UTF-8")),
@@ -156,7 +158,7 @@ fn ending_for(err: Error) -> Ending {
 /// gorilla's `bytes.TrimSpace(bytes.Replace(message, newline, space, -1))`;
 /// `None` if nothing is left. Keeps the original bytes when there is
 /// nothing to change.
-fn tidy(text: Utf8Bytes) -> Option<Utf8Bytes> {
+pub fn tidy(text: Utf8Bytes) -> Option<Utf8Bytes> {
     let trimmed = text.trim();
     if trimmed.is_empty() {
         return None;

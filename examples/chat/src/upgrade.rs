@@ -143,8 +143,11 @@ fn origin_allowed(origin: &str, host: &str, allowed: &[String]) -> bool {
     origin_host.eq_ignore_ascii_case(host)
 }
 
-/// The `room` parameter of `query`, percent-decoded, or `default`.
-fn room_of(query: Option<&str>, default: &str) -> String {
+/// The `room` parameter of `query`, percent-decoded and trimmed, or
+/// `default` if it is missing or blank. Public, with [`Accepted`], for the
+/// tokio twin in benches (`tokio_chat`), whose handshake picks rooms and
+/// answers the same way.
+pub fn room_of(query: Option<&str>, default: &str) -> String {
     query
         .into_iter()
         .flat_map(|query| form_urlencoded::parse(query.as_bytes()))

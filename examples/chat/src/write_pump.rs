@@ -131,21 +131,7 @@ impl WritePump {
     /// Sends `first` and whatever else is queued now as one frame, one
     /// message per line (gorilla reads `len(c.send)` for the same purpose).
     fn write_batch(&mut self, first: Utf8Bytes) -> tungstenite::Result<()> {
-        let queued = self.send.len();
-        let text = if queued == 0 {
-            first
-        } else {
-            let mut batch = String::with_capacity((first.len() + 1) * (queued + 1));
-            batch.push_str(&first);
-            for _ in 0..queued {
-                let Ok(next) = self.send.try_recv() else {
-                    break;
-                };
-                batch.push('\n');
-                batch.push_str(&next);
-            }
-            Utf8Bytes::from(batch)
-        };
+        let text = join_queued(first, self.send.len(), || self.send.try_recv().ok());
         self.ws.get_mut().arm(self.write_wait);
         self.ws.send(Message::Text(text))
     }
@@ -223,5 +209,47 @@ impl WritePump {
                 return Ok(());
             }
         }
+    }
+}
+
+/// The batching rule: `first` and up to `queued` more messages, as many as
+/// `next` gives, one per line in one text. `queued` is how many the send
+/// queue held when `first` was taken (gorilla's `len(c.send)`): what
+/// arrives while the batch is being written waits for the next one. Public
+/// for the tokio twin in benches (`tokio_chat`), whose write pump batches
+/// the same way from its own queue.
+pub fn join_queued(
+    first: Utf8Bytes,
+    queued: usize,
+    mut next: impl FnMut() -> Option<Utf8Bytes>,
+) -> Utf8Bytes {
+    if queued == 0 {
+        return first;
+    }
+    let mut batch = String::with_capacity((first.len() + 1) * (queued + 1));
+    batch.push_str(&first);
+    for _ in 0..queued {
+        let Some(text) = next() else {
+            break;
+        };
+        batch.push('\n');
+        batch.push_str(&text);
+    }
+    Utf8Bytes::from(batch)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_is_what_was_queued_one_per_line() {
+        let mut queue = ["b", "c", "d"].into_iter().map(Utf8Bytes::from_static);
+        let first = || Utf8Bytes::from_static("a");
+        assert_eq!(join_queued(first(), 0, || queue.next()).as_str(), "a");
+        // Two were queued when "a" was taken: "d" waits for the next batch.
+        assert_eq!(join_queued(first(), 2, || queue.next()).as_str(), "a\nb\nc");
+        // `next` may run dry first: the batch is what it gave.
+        assert_eq!(join_queued(first(), 5, || queue.next()).as_str(), "a\nd");
     }
 }
