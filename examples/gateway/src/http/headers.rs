@@ -21,6 +21,9 @@
 //! Invariant: a field whose name is not a token, or whose value holds CR,
 //! LF or NUL, is never written to the wire ([`Headers::write_to`] skips it),
 //! so a hook that builds a value from client input cannot split a head.
+//! The check is made once, when a field is added, and kept with it; fields
+//! that come from httparse pass without a scan, since httparse refuses
+//! exactly those names and bytes.
 
 use std::fmt;
 use std::ops::Range;
@@ -42,6 +45,8 @@ struct Field {
     name_len: u32,
     value_start: u32,
     value_len: u32,
+    /// Whether the field may be written (module doc, the invariant).
+    writable: bool,
 }
 
 impl Field {
@@ -82,7 +87,9 @@ impl Headers {
             .sum();
         let mut headers = Headers::with_room(size, parsed.len());
         for field in parsed {
-            headers.append(field.name, field.value);
+            // httparse accepts only token names, and values without CR,
+            // LF or NUL (tests in head.rs): writable as they are.
+            headers.push(field.name, field.value, true);
         }
         headers
     }
@@ -172,11 +179,17 @@ impl Headers {
     /// Adds a field after the others, keeping any of the same name.
     pub fn append(&mut self, name: &str, value: impl AsRef<[u8]>) {
         let value = value.as_ref();
+        self.push(name, value, is_writable(name, value));
+    }
+
+    /// [`append`](Self::append), the field's check already made.
+    fn push(&mut self, name: &str, value: &[u8], writable: bool) {
         let field = Field {
             name_start: self.store(name.as_bytes()),
             name_len: name.len() as u32,
             value_start: self.store(value),
             value_len: value.len() as u32,
+            writable,
         };
         self.fields.push(field);
     }
@@ -190,6 +203,7 @@ impl Headers {
         let value = value.as_ref();
         self.fields[first].value_start = self.store(value);
         self.fields[first].value_len = value.len() as u32;
+        self.fields[first].writable = is_writable(name, value);
         let mut index = 0;
         let bytes = &self.bytes;
         self.fields.retain(|field| {
@@ -200,8 +214,14 @@ impl Headers {
 
     /// Removes every field named `name`; says whether there was one.
     pub fn remove(&mut self, name: &str) -> bool {
+        self.remove_all(&[name])
+    }
+
+    /// Removes every field named any of `names`, in one pass; says whether
+    /// there was one.
+    pub fn remove_all(&mut self, names: &[&str]) -> bool {
         let before = self.fields.len();
-        self.retain(|field, _| !field.eq_ignore_ascii_case(name));
+        self.retain(|field, _| !names.iter().any(|name| field.eq_ignore_ascii_case(name)));
         self.fields.len() != before
     }
 
@@ -222,9 +242,9 @@ impl Headers {
     /// `skip` (lower case): how a head goes out with framing fields of
     /// the writer's own instead of the ones it carries.
     pub fn write_except(&self, skip: &[&str], out: &mut Vec<u8>) {
-        for (name, value) in self.iter() {
-            if !is_token(name)
-                || value.iter().any(|&b| matches!(b, b'\r' | b'\n' | 0))
+        for &field in &self.fields {
+            let (name, value) = (self.name_of(field), self.value_of(field));
+            if !field.writable
                 || skip
                     .iter()
                     .any(|skipped| name.eq_ignore_ascii_case(skipped))
@@ -253,8 +273,8 @@ impl Clone for Headers {
             .map(|(name, value)| name.len() + value.len())
             .sum();
         let mut copy = Headers::with_room(size, self.len());
-        for (name, value) in self.iter() {
-            copy.append(name, value);
+        for &field in &self.fields {
+            copy.push(self.name_of(field), self.value_of(field), field.writable);
         }
         copy
     }
@@ -269,6 +289,12 @@ impl PartialEq for Headers {
 }
 
 impl Eq for Headers {}
+
+/// Whether a field may go on the wire: a token for a name, and no CR, LF
+/// or NUL in the value (module doc, the invariant).
+fn is_writable(name: &str, value: &[u8]) -> bool {
+    is_token(name) && !value.iter().any(|&b| matches!(b, b'\r' | b'\n' | 0))
+}
 
 /// Whether `name` is an RFC 9110 token (the grammar of field names).
 pub fn is_token(name: &str) -> bool {

@@ -217,9 +217,7 @@ pub(crate) fn write_response(
 ) -> Result<(), CopyError> {
     let status = response.head.status;
     let headers = &mut response.head.headers;
-    for name in ["connection", "keep-alive", "transfer-encoding"] {
-        headers.remove(name);
-    }
+    headers.remove_all(&["connection", "keep-alive", "transfer-encoding"]);
     let kind = if is_head || status < 200 || status == 204 || status == 304 {
         if status < 200 || status == 204 {
             headers.remove("content-length");
