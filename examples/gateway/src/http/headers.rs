@@ -204,6 +204,13 @@ impl Headers {
         self.fields[first].value_start = self.store(value);
         self.fields[first].value_len = value.len() as u32;
         self.fields[first].writable = is_writable(name, value);
+        // Usually the name was there once: nothing to take out.
+        if !self.fields[first + 1..]
+            .iter()
+            .any(|&f| self.is_named(f, name))
+        {
+            return;
+        }
         let mut index = 0;
         let bytes = &self.bytes;
         self.fields.retain(|field| {

@@ -217,29 +217,40 @@ pub(crate) fn write_response(
 ) -> Result<(), CopyError> {
     let status = response.head.status;
     let headers = &mut response.head.headers;
-    headers.remove_all(&["connection", "keep-alive", "transfer-encoding"]);
-    let kind = if is_head || status < 200 || status == 204 || status == 304 {
+    let no_body = is_head || status < 200 || status == 204 || status == 304;
+    // Our framing replaces the sender's: its fields go in one pass, and
+    // ours are appended after.
+    if no_body {
+        headers.remove_all(&["connection", "keep-alive", "transfer-encoding"]);
+    } else {
+        headers.remove_all(&[
+            "connection",
+            "keep-alive",
+            "transfer-encoding",
+            "content-length",
+        ]);
+    }
+    let kind = if no_body {
         if status < 200 || status == 204 {
             headers.remove("content-length");
         } else if !headers.contains("content-length") {
             if let Some(len) = response.body.len().filter(|&len| len > 0 && is_head) {
-                headers.set("Content-Length", Decimal::new(len));
+                headers.append("Content-Length", Decimal::new(len));
             }
         }
         BodyKind::Empty
     } else {
-        headers.remove("content-length");
         match response.body.len() {
             Some(0) => {
-                headers.set("Content-Length", "0");
+                headers.append("Content-Length", "0");
                 BodyKind::Empty
             }
             Some(len) => {
-                headers.set("Content-Length", Decimal::new(len));
+                headers.append("Content-Length", Decimal::new(len));
                 BodyKind::Length(len)
             }
             None if version >= 1 => {
-                headers.set("Transfer-Encoding", "chunked");
+                headers.append("Transfer-Encoding", "chunked");
                 BodyKind::Chunked
             }
             None => {
@@ -249,9 +260,9 @@ pub(crate) fn write_response(
         }
     };
     if *close {
-        headers.set("Connection", "close");
+        headers.append("Connection", "close");
     } else if version == 0 {
-        headers.set("Connection", "keep-alive");
+        headers.append("Connection", "keep-alive");
     }
     response.head.version = 1;
     let mut head = Vec::with_capacity(512);
