@@ -391,5 +391,23 @@ mod tests {
         let mut out = Vec::new();
         headers.write_to(&mut out);
         assert_eq!(out, b"Good: yes\r\n");
+
+        // The check follows a field's value: set over, and copied.
+        headers.set("Good", "no\nInjected: 2");
+        headers.set("Bad", "fine now");
+        out.clear();
+        headers.clone().write_to(&mut out);
+        assert_eq!(out, b"Bad: fine now\r\n");
+    }
+
+    #[test]
+    fn removes_several_names_in_one_pass() {
+        let mut headers = Headers::new();
+        for (name, value) in [("A", "1"), ("b", "2"), ("C", "3"), ("B", "4")] {
+            headers.append(name, value);
+        }
+        assert!(headers.remove_all(&["b", "c"]));
+        assert!(!headers.remove_all(&["b", "z"]));
+        assert_eq!(headers.iter().collect::<Vec<_>>(), [("A", &b"1"[..])]);
     }
 }
