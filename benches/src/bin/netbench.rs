@@ -44,6 +44,7 @@ use std::time::{Duration, Instant};
 
 use grt_benches::host::{
     command_line, date, loadavg, machine, parse_arg as parse, usage_error as fail, wait_for_quiet,
+    Retry,
 };
 use grt_benches::net::load::{self, Load, Sample};
 use grt_benches::net::report::{self, Context, Point};
@@ -61,13 +62,9 @@ struct Settings {
     workloads: Vec<Workload>,
     out: Option<PathBuf>,
     quick: bool,
-    /// Cores the rest of the machine may use during a window before the
-    /// point is measured again ([`Settings::tries`] at most).
-    max_other: f64,
-    /// Most measurements of one point.
-    tries: usize,
-    /// How long to wait for a quiet machine before each measurement.
-    patience: Duration,
+    /// When a point is measured again (`--max-other`, `--tries`,
+    /// `--patience`).
+    retry: Retry,
 }
 
 fn main() {
@@ -130,9 +127,11 @@ fn main() {
             ))
         },
         quick,
-        max_other: parse(&flag("--max-other").unwrap_or_else(|| "0.2".into())),
-        tries: parse(&flag("--tries").unwrap_or_else(|| if quick { "1" } else { "4" }.into())),
-        patience: secs("--patience", if quick { "0" } else { "15" }),
+        retry: Retry {
+            max_other: parse(&flag("--max-other").unwrap_or_else(|| "0.2".into())),
+            tries: parse(&flag("--tries").unwrap_or_else(|| if quick { "1" } else { "4" }.into())),
+            patience: secs("--patience", if quick { "0" } else { "15" }),
+        },
     };
     run(&settings, command_line("netbench"));
 }
@@ -155,9 +154,9 @@ fn run(settings: &Settings, command: String) {
         settings.rounds,
         settings.warm_up.as_secs_f64(),
         settings.measure.as_secs_f64(),
-        settings.tries,
-        settings.max_other,
-        settings.patience.as_secs_f64(),
+        settings.retry.tries,
+        settings.retry.max_other,
+        settings.retry.patience.as_secs_f64(),
         settings
             .servers
             .iter()
@@ -194,32 +193,15 @@ fn run(settings: &Settings, command: String) {
                             measure: settings.measure,
                             exact: server.exact_response(),
                         };
-                        let mut tries = 0;
-                        // Of the tries, the least disturbed one counts.
-                        let quiet_by = Instant::now() + settings.patience;
-                        let mut best: Option<Result<Sample, String>> = None;
-                        let sample = loop {
-                            tries += 1;
-                            wait_for_quiet(settings.max_other, quiet_by);
-                            let sample = measure(server, workers, &load);
-                            print_point(server, workers, &load, round, &sample);
-                            let others = match &sample {
-                                Ok(s) => s.other_cpu / s.secs,
-                                Err(_) => break sample,
-                            };
-                            let better = match &best {
-                                Some(Ok(b)) => others < b.other_cpu / b.secs,
-                                _ => true,
-                            };
-                            if better {
-                                best = Some(sample);
-                            }
-                            if others <= settings.max_other || tries >= settings.tries {
-                                break best.take().expect("a try was kept");
-                            }
-                            println!("    (others used {others:.2} cores in that window: again)");
-                            std::thread::sleep(Duration::from_secs(1));
-                        };
+                        let sample = settings.retry.least_disturbed(
+                            |quiet_by| {
+                                wait_for_quiet(settings.retry.max_other, quiet_by);
+                                let sample = measure(server, workers, &load);
+                                print_point(server, workers, &load, round, &sample);
+                                sample
+                            },
+                            |s| s.other_cpu / s.secs,
+                        );
                         points.push(Point {
                             workload,
                             workers,

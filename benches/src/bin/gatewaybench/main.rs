@@ -79,6 +79,7 @@ use std::time::{Duration, Instant};
 
 use grt_benches::host::{
     command_line, date, loadavg, machine, parse_arg as parse, usage_error as usage, wait_for_quiet,
+    Retry,
 };
 use grt_benches::net::load::{machine_busy, process_cpu, rusage_cpu};
 use grt_benches::net::raise_fd_limit;
@@ -110,12 +111,9 @@ struct Settings {
     out: Option<PathBuf>,
     /// The CI smoke: fail only on wrong answers.
     quick: bool,
-    /// Cores the rest of the machine may use during a run before the
-    /// point is measured again, up to `tries` runs.
-    max_other: f64,
-    tries: usize,
-    /// How long to wait for a quiet machine before each measurement.
-    patience: Duration,
+    /// When a point is measured again (`--max-other`, `--tries`,
+    /// `--patience`).
+    retry: Retry,
 }
 
 fn main() {
@@ -171,9 +169,11 @@ fn settings(args: &[String]) -> Settings {
             Some(flag("--out").map_or_else(|| repo().join("docs"), PathBuf::from))
         },
         quick,
-        max_other: parse(&value("--max-other", "0.25", "100")),
-        tries: parse(&value("--tries", "3", "1")),
-        patience: Duration::from_secs_f64(parse(&value("--patience", "10", "0"))),
+        retry: Retry {
+            max_other: parse(&value("--max-other", "0.25", "100")),
+            tries: parse(&value("--tries", "3", "1")),
+            patience: Duration::from_secs_f64(parse(&value("--patience", "10", "0"))),
+        },
     }
 }
 
@@ -234,9 +234,9 @@ fn run(settings: &Settings, command: String) -> Result<(), String> {
         settings.rounds,
         settings.secs,
         settings.warm_up,
-        settings.tries,
-        settings.max_other,
-        settings.patience.as_secs_f64(),
+        settings.retry.tries,
+        settings.retry.max_other,
+        settings.retry.patience.as_secs_f64(),
         proxy::KEEPALIVE,
     );
     let versions = format!(
@@ -280,35 +280,23 @@ fn run(settings: &Settings, command: String) -> Result<(), String> {
             let first = round % order.len().max(1);
             order.rotate_left(first);
             for (kind, workers) in order {
-                let quiet_by = Instant::now() + settings.patience;
-                let mut best: Option<Sample> = None;
-                let mut tries = 0;
-                let result = loop {
-                    tries += 1;
-                    let result = measure(
-                        &tools,
-                        &backends,
-                        &backend_addrs,
-                        kind,
-                        workers,
-                        conns,
-                        settings,
-                        quiet_by,
-                    );
-                    print_point(kind, workers, conns, round, &result);
-                    let sample = match result {
-                        Ok(sample) => sample,
-                        Err(err) => break Err(err),
-                    };
-                    let others = sample.other_cores();
-                    if best.as_ref().is_none_or(|b| others < b.other_cores()) {
-                        best = Some(sample);
-                    }
-                    if others <= settings.max_other || tries >= settings.tries {
-                        break Ok(best.take().expect("a try was kept"));
-                    }
-                    println!("    (others used {others:.2} cores in that run: again)");
-                };
+                let result = settings.retry.least_disturbed(
+                    |quiet_by| {
+                        let result = measure(
+                            &tools,
+                            &backends,
+                            &backend_addrs,
+                            kind,
+                            workers,
+                            conns,
+                            settings,
+                            quiet_by,
+                        );
+                        print_point(kind, workers, conns, round, &result);
+                        result
+                    },
+                    Sample::other_cores,
+                );
                 points.push(Point {
                     kind,
                     workers,
@@ -398,7 +386,7 @@ fn measure(
     if settings.warm_up > 0 {
         wrk::start(addr, conns, settings.warm_up)?.finish()?;
     }
-    wait_for_quiet(settings.max_other, quiet_by);
+    wait_for_quiet(settings.retry.max_other, quiet_by);
 
     let (proxy_pids, backend_pids) = (proxy.tree(), backends.tree());
     let cpu = |pids: &[u32]| -> Result<f64, String> { pids.iter().map(|&p| process_cpu(p)).sum() };
