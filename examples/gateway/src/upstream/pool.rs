@@ -120,7 +120,10 @@ impl Pool {
 /// Whether an idle connection is still open and quiet: a peek that would
 /// wait means nothing happened to it. The socket is switched to
 /// non-blocking mode for the peek, so it returns `WouldBlock` rather than
-/// parking the task.
+/// parking the task; and since the connection's last read found it empty,
+/// grt answers that from the net poller's readiness, without a system
+/// call, unless the poller has seen it readable or hung up since
+/// (docs/src/netpoll.md, "Sockets that park their task").
 fn looks_alive(stream: &TcpStream) -> bool {
     let mut byte = [0u8; 1];
     if stream.set_nonblocking(true).is_err() {
