@@ -15,11 +15,11 @@
 //! that the first is still using. So the task only asks to park
 //! (`Pending::Park`) and switches to g0; g0, once the task's registers are
 //! saved, moves the token from EMPTY to PARKED. An unpark always swaps in
-//! NOTIFIED; if it replaced PARKED it readies the task, and otherwise g0's
-//! CAS (or the task's next `park`) finds NOTIFIED and the task goes on at
-//! once. That is Go's `park_m`
-//! calling `unlockf` on g0, and the same argument about who may touch the
-//! task when.
+//! NOTIFIED; if it replaced PARKED it readies the task (which clears the
+//! token as it resumes), and otherwise g0's CAS (or the task's next
+//! `park`) finds NOTIFIED and the task goes on at once. That is Go's
+//! `park_m` calling `unlockf` on g0, and the same argument about who may
+//! touch the task when.
 
 use std::fmt;
 use std::sync::atomic::Ordering;
@@ -105,6 +105,16 @@ pub(crate) fn park_current(reason: WaitReason) {
     }
     lock::pin_if_unwinding(task);
     switch_to_g0(m, Pending::Park(reason));
+    // Woken, with NOTIFIED left by whoever readied us (or by a later
+    // unparker). Consumed here, as std's `park` does on waking: kept, it
+    // would make our next `park` return at once for nothing, and every
+    // wait after a wake-up would cost a round of re-checking (one per
+    // proxied request and socket, before this). An acquire RMW, so the
+    // caller's re-check sees what every consumed unpark published.
+    let task = machine::current()
+        .and_then(Machine::current_task)
+        .expect("a parked task resumes as the current task of some M");
+    task.token.swap(TOKEN_EMPTY, Ordering::AcqRel);
 }
 
 /// Wakes a task parked with [`park`] (Go's `goready`), or makes its next
@@ -115,10 +125,11 @@ pub(crate) fn park_current(reason: WaitReason) {
 /// release *write* of the token carries that store to the task's next
 /// acquire of it. (An early return on a NOTIFIED read is the store-buffer
 /// race: the task consumes the old NOTIFIED, re-reads its condition
-/// without our store, and parks for good.) A task readied here keeps the
-/// NOTIFIED: its next `park` consumes it, returns at once and makes its
-/// caller re-check, which is what lets a second unparker racing this one
-/// be seen.
+/// without our store, and parks for good.) The task readied here consumes
+/// the NOTIFIED when it resumes, before its caller re-checks: a second
+/// unparker racing this one either wrote before that consumption (which
+/// then acquires its write, so the re-check sees its condition) or after
+/// it (and the task's next `park` returns at once).
 pub(crate) fn unpark_task(task: &TaskRef) {
     if task.token.swap(TOKEN_NOTIFIED, Ordering::AcqRel) == TOKEN_PARKED {
         schedule::ready(TaskRef::clone(task));

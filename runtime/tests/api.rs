@@ -142,6 +142,34 @@ fn unpark_before_park_is_not_lost() {
     assert_eq!(parks, 0);
 }
 
+/// The wake-up that ends a park is spent by it: the task's next park waits
+/// for a new one. (`park` may return spuriously by contract, but a token
+/// left behind made every wait after a wake-up return at once for nothing,
+/// so each socket wait cost a second round of arming and checking.) One P,
+/// so the order is fixed: the helper runs only while main is parked.
+#[test]
+fn a_wake_up_is_spent_by_the_park_it_ends() {
+    let woke_for_the_second = RuntimeBuilder::new().max_procs(1).run(|| {
+        let main = grt::current();
+        let second_sent = Arc::new(AtomicBool::new(false));
+        let sent = Arc::clone(&second_sent);
+        grt::go(move || {
+            main.unpark();
+            // Main runs now, and parks a second time.
+            grt::yield_now();
+            sent.store(true, Ordering::SeqCst);
+            main.unpark();
+        });
+        grt::park();
+        grt::park();
+        second_sent.load(Ordering::SeqCst)
+    });
+    assert!(
+        woke_for_the_second,
+        "the second park returned before the second unpark"
+    );
+}
+
 /// Two tasks on two Ps hand a counter back and forth, each spinning a
 /// little before it parks, so they often find their turn without parking
 /// and leave a NOTIFIED token behind. An `unpark` that returned early on
