@@ -129,7 +129,7 @@ impl Admin {
 
 impl Handler for Admin {
     fn serve(&self, req: Request<'_>) -> Response {
-        let method = req.head.method.as_str();
+        let method = &*req.head.method;
         let path = req.head.path();
         if !matches!(path, "/healthz" | "/metrics") {
             return Response::text(404, "the admin endpoints are /healthz and /metrics");

@@ -14,6 +14,11 @@
 //! caller's (as `bufio.Reader.Read` does), so streaming a body costs no
 //! extra copy.
 //!
+//! Heads written on the connection are encoded into a buffer it keeps
+//! ([`BufConn::head_writer`]), as `net/http` keeps a `bufio.Writer` beside
+//! the reader: a keep-alive connection writes every head from the same
+//! memory instead of allocating one per message.
+//!
 //! Timeouts stay the socket's business ([`Socket`]): the head reader sets
 //! a deadline for the whole head, the body readers a timeout per read.
 
@@ -58,6 +63,13 @@ impl Socket for TcpStream {
     }
 }
 
+/// Room reserved for a head to be written: most fit, the rest grow it.
+const HEAD_ROOM: usize = 512;
+
+/// A head buffer larger than this (a small body was read in behind a
+/// head: encode.rs) is given back rather than kept with the connection.
+const HEAD_BUFFER_KEPT: usize = 4096;
+
 /// A connection `S` read through a buffer (module doc).
 pub struct BufConn<S> {
     io: S,
@@ -65,6 +77,8 @@ pub struct BufConn<S> {
     /// `buf[start..end]` holds bytes read but not yet consumed.
     start: usize,
     end: usize,
+    /// Where heads to be written are encoded (module doc).
+    out: Vec<u8>,
 }
 
 impl<S: Read> BufConn<S> {
@@ -76,6 +90,7 @@ impl<S: Read> BufConn<S> {
             buf: vec![0u8; capacity].into_boxed_slice(),
             start: 0,
             end: 0,
+            out: Vec::new(),
         }
     }
 
@@ -85,6 +100,17 @@ impl<S: Read> BufConn<S> {
 
     pub fn get_mut(&mut self) -> &mut S {
         &mut self.io
+    }
+
+    /// The connection to write to, with this connection's head buffer,
+    /// emptied, to encode a head into (module doc).
+    pub fn head_writer(&mut self) -> (&S, &mut Vec<u8>) {
+        if self.out.capacity() > HEAD_BUFFER_KEPT {
+            self.out = Vec::new();
+        }
+        self.out.clear();
+        self.out.reserve(HEAD_ROOM);
+        (&self.io, &mut self.out)
     }
 
     /// The connection and the bytes read from it but not consumed.

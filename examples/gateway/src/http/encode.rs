@@ -133,26 +133,28 @@ pub fn write_chunk(data: &[u8], out: &mut Vec<u8>) {
 
 /// Writes `head` (encoded bytes), then the body read from `src`, framed
 /// as `kind` (`Empty`: no body; `Length`: exactly that many bytes;
-/// `Chunked`; `UntilClose`: raw). Returns the body bytes copied.
+/// `Chunked`; `UntilClose`: raw). Returns the body bytes copied. `head`
+/// is borrowed so that a connection can keep one buffer for all its heads
+/// (`BufConn::head_writer`); a small body may be read into it behind the
+/// head.
 pub fn copy_body(
     dst: &mut impl Write,
-    mut head: Vec<u8>,
+    head: &mut Vec<u8>,
     src: &mut impl Read,
     kind: BodyKind,
 ) -> Result<u64, CopyError> {
     match kind {
         BodyKind::Empty => {
-            dst.write_all(&head).map_err(CopyError::Write)?;
+            dst.write_all(head).map_err(CopyError::Write)?;
             Ok(0)
         }
         BodyKind::Length(len) => copy_length(dst, head, src, len),
         BodyKind::Chunked => {
-            dst.write_all(&head).map_err(CopyError::Write)?;
-            head.clear();
+            dst.write_all(head).map_err(CopyError::Write)?;
             copy_chunked(dst, src)
         }
         BodyKind::UntilClose => {
-            dst.write_all(&head).map_err(CopyError::Write)?;
+            dst.write_all(head).map_err(CopyError::Write)?;
             let mut buf = vec![0u8; COPY_BUFFER];
             let mut total = 0;
             loop {
@@ -169,7 +171,7 @@ pub fn copy_body(
 
 fn copy_length(
     dst: &mut impl Write,
-    mut head: Vec<u8>,
+    head: &mut Vec<u8>,
     src: &mut impl Read,
     len: u64,
 ) -> Result<u64, CopyError> {
@@ -185,11 +187,10 @@ fn copy_length(
             }
             copied += n as u64;
         }
-        dst.write_all(&head).map_err(CopyError::Write)?;
+        dst.write_all(head).map_err(CopyError::Write)?;
         return Ok(copied);
     }
-    dst.write_all(&head).map_err(CopyError::Write)?;
-    drop(head);
+    dst.write_all(head).map_err(CopyError::Write)?;
     let mut buf = vec![0u8; COPY_BUFFER.min(usize::try_from(len).unwrap_or(usize::MAX))];
     while copied < len {
         let want = buf
@@ -288,8 +289,13 @@ mod tests {
     fn chunked_copies_decode_to_the_original() {
         let data: Vec<u8> = (0..100_000u32).map(|i| i as u8).collect();
         let mut wire = Vec::new();
-        let copied =
-            copy_body(&mut wire, b"H".to_vec(), &mut &data[..], BodyKind::Chunked).unwrap();
+        let copied = copy_body(
+            &mut wire,
+            &mut b"H".to_vec(),
+            &mut &data[..],
+            BodyKind::Chunked,
+        )
+        .unwrap();
         assert_eq!(copied, data.len() as u64);
         assert!(wire.starts_with(b"H8000\r\n"));
         assert!(wire.ends_with(b"\r\n0\r\n\r\n"));
@@ -322,7 +328,7 @@ mod tests {
         let mut writes = Writes(Vec::new());
         copy_body(
             &mut writes,
-            b"HEAD\r\n\r\n".to_vec(),
+            &mut b"HEAD\r\n\r\n".to_vec(),
             &mut &b"hello"[..],
             BodyKind::Length(5),
         )
@@ -330,7 +336,7 @@ mod tests {
         assert_eq!(writes.0, [b"HEAD\r\n\r\nhello".to_vec()]);
         let err = copy_body(
             &mut writes,
-            Vec::new(),
+            &mut Vec::new(),
             &mut &b"hel"[..],
             BodyKind::Length(5),
         );

@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 
 use super::buf_conn::{BufConn, Socket};
 use super::headers::Headers;
-use super::message::{RequestHead, ResponseHead};
+use super::message::{method_name, RequestHead, ResponseHead};
 use super::status::reason;
 
 /// Most header fields in one head; more is answered 431. Browsers send
@@ -98,7 +98,7 @@ pub fn read_request_head<S: Socket>(
             httparse::Status::Complete(len) => Some((
                 len,
                 RequestHead {
-                    method: parsed.method.unwrap_or_default().to_string(),
+                    method: method_name(parsed.method.unwrap_or_default()),
                     target: parsed.path.unwrap_or_default().to_string(),
                     version: parsed.version.unwrap_or(1),
                     headers: Headers::from_parsed(parsed.headers),
@@ -335,7 +335,7 @@ mod tests {
             Err(err) => return Err(err.to_string()),
         }
         check_request(RequestHead {
-            method: parsed.method.unwrap().to_string(),
+            method: method_name(parsed.method.unwrap()),
             target: parsed.path.unwrap().to_string(),
             version: parsed.version.unwrap(),
             headers: Headers::from_parsed(parsed.headers),

@@ -30,8 +30,9 @@ use super::status::reason;
 /// A request line and its header fields.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RequestHead {
-    /// `GET`, `POST`, … as sent (methods are case-sensitive).
-    pub method: String,
+    /// `GET`, `POST`, … as sent (methods are case-sensitive); the
+    /// standard ones borrowed ([`method_name`]).
+    pub method: Cow<'static, str>,
     /// The request target in origin form: path and query, as sent.
     pub target: String,
     /// Minor version: 0 for HTTP/1.0, 1 for HTTP/1.1.
@@ -39,11 +40,23 @@ pub struct RequestHead {
     pub headers: Headers,
 }
 
+/// A request method's name, borrowed from a static string if it is one
+/// of RFC 9110's (§9), so that reading a request allocates nothing for it.
+pub fn method_name(method: &str) -> Cow<'static, str> {
+    const STANDARD: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+    ];
+    match STANDARD.into_iter().find(|&standard| standard == method) {
+        Some(standard) => Cow::Borrowed(standard),
+        None => Cow::Owned(method.to_string()),
+    }
+}
+
 impl RequestHead {
     /// A head for `method target HTTP/1.1` with no fields.
     pub fn new(method: &str, target: &str) -> RequestHead {
         RequestHead {
-            method: method.to_string(),
+            method: method_name(method),
             target: target.to_string(),
             version: 1,
             headers: Headers::new(),
@@ -84,7 +97,7 @@ impl RequestHead {
     /// has the effect of doing it once, so a failed attempt may be retried.
     pub fn is_idempotent(&self) -> bool {
         matches!(
-            self.method.as_str(),
+            &*self.method,
             "GET" | "HEAD" | "OPTIONS" | "TRACE" | "PUT" | "DELETE"
         )
     }

@@ -114,24 +114,24 @@ pub(crate) fn serve_connection(
             Ok(head) => head,
             Err(HeadError::Closed | HeadError::Idle | HeadError::Io(_)) => return,
             Err(HeadError::TimedOut) => {
-                return refuse(conn.get_ref(), 408, "the request head took too long")
+                return refuse(&mut conn, 408, "the request head took too long")
             }
             Err(HeadError::TooLarge) => {
-                return refuse(conn.get_ref(), 431, "the request head is too large")
+                return refuse(&mut conn, 431, "the request head is too large")
             }
-            Err(HeadError::Malformed(why)) => return refuse(conn.get_ref(), 400, &why),
+            Err(HeadError::Malformed(why)) => return refuse(&mut conn, 400, &why),
         };
         let kind = match request_body_kind(&head) {
             Ok(kind) => kind,
-            Err(err) => return refuse(conn.get_ref(), err.status, &err.why),
+            Err(err) => return refuse(&mut conn, err.status, &err.why),
         };
         if head.method == "CONNECT" {
-            return refuse(conn.get_ref(), 405, "this gateway does not tunnel CONNECT");
+            return refuse(&mut conn, 405, "this gateway does not tunnel CONNECT");
         }
         let expect_continue = match head.headers.get("expect") {
             None => false,
             Some(value) if value.eq_ignore_ascii_case(b"100-continue") => head.version >= 1,
-            Some(_) => return refuse(conn.get_ref(), 417, "unsupported expectation"),
+            Some(_) => return refuse(&mut conn, 417, "unsupported expectation"),
         };
         let is_head = head.method == "HEAD";
         let version = head.version;
@@ -143,7 +143,12 @@ pub(crate) fn serve_connection(
             BodyKind::Chunked => None,
             BodyKind::Empty | BodyKind::UntilClose => Some(0),
         };
-        let request = Request::new(head, Body::from_reader(&mut body, len), peer);
+        // No body (most requests): nothing to read, nor to box a reader for.
+        let request_body = match len {
+            Some(0) => Body::empty(),
+            _ => Body::from_reader(&mut body, len),
+        };
+        let request = Request::new(head, request_body, peer);
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| cx.handler.serve(request)));
         let (mut response, panicked) = match outcome {
             Ok(response) => (response, false),
@@ -161,17 +166,10 @@ pub(crate) fn serve_connection(
         if response.head.status == 101 {
             match response.upgrade.take() {
                 Some(upgrade) if body_ok && version >= 1 => {
-                    let mut head = Vec::with_capacity(256);
                     response.head.version = 1;
-                    response_head_bytes(&response.head, &mut head);
-                    if copy_body(
-                        &mut conn.get_ref(),
-                        head,
-                        &mut Body::empty(),
-                        BodyKind::Empty,
-                    )
-                    .is_ok()
-                    {
+                    let (mut stream, head) = conn.head_writer();
+                    response_head_bytes(&response.head, head);
+                    if copy_body(&mut stream, head, &mut Body::empty(), BodyKind::Empty).is_ok() {
                         tracked.hijack();
                         let (stream, leftover) = conn.into_parts();
                         let _ = stream.set_read_timeout(None);
@@ -187,7 +185,7 @@ pub(crate) fn serve_connection(
                 }
             }
         }
-        match write_response(conn.get_ref(), &mut response, is_head, version, &mut close) {
+        match write_response(&mut conn, &mut response, is_head, version, &mut close) {
             Ok(()) => {}
             Err(CopyError::Write(_)) => return,
             Err(CopyError::Read(err)) => {
@@ -209,7 +207,7 @@ pub(crate) fn serve_connection(
 /// http/encode.rs); sets `close` if the framing needs the connection to
 /// end (a body of unknown length to an HTTP/1.0 client).
 pub(crate) fn write_response(
-    stream: &TcpStream,
+    conn: &mut BufConn<TcpStream>,
     response: &mut Response,
     is_head: bool,
     version: u8,
@@ -265,23 +263,22 @@ pub(crate) fn write_response(
         headers.append("Connection", "keep-alive");
     }
     response.head.version = 1;
-    let mut head = Vec::with_capacity(512);
-    response_head_bytes(&response.head, &mut head);
-    let mut writer = stream;
+    let (mut stream, head) = conn.head_writer();
+    response_head_bytes(&response.head, head);
     let body = if kind == BodyKind::Empty {
         &mut Body::empty()
     } else {
         &mut response.body
     };
-    copy_body(&mut writer, head, body, kind).map(|_| ())
+    copy_body(&mut stream, head, body, kind).map(|_| ())
 }
 
 /// Answers a request that cannot be served with `status`, then closes.
-fn refuse(stream: &TcpStream, status: u16, why: &str) {
+fn refuse(conn: &mut BufConn<TcpStream>, status: u16, why: &str) {
     let mut response = Response::text(status, why);
     let mut close = true;
-    if write_response(stream, &mut response, false, 1, &mut close).is_ok() {
-        linger(stream);
+    if write_response(conn, &mut response, false, 1, &mut close).is_ok() {
+        linger(conn.get_ref());
     }
 }
 

@@ -267,17 +267,17 @@ impl Upstream {
         // the client used (request_head_bytes leaves the head's own out).
         let (kind, framing) = match body.len() {
             // A body-carrying method says "none" explicitly (as Go does).
-            Some(0) if matches!(head.method.as_str(), "POST" | "PUT" | "PATCH") => {
+            Some(0) if matches!(&*head.method, "POST" | "PUT" | "PATCH") => {
                 (BodyKind::Empty, BodyKind::Length(0))
             }
             Some(0) => (BodyKind::Empty, BodyKind::Empty),
             Some(len) => (BodyKind::Length(len), BodyKind::Length(len)),
             None => (BodyKind::Chunked, BodyKind::Chunked),
         };
-        let mut bytes = Vec::with_capacity(1024);
-        request_head_bytes(head, framing, &mut bytes);
+        let (mut stream, bytes) = conn.head_writer();
+        request_head_bytes(head, framing, bytes);
         let mut sent_in_full = true;
-        match copy_body(&mut conn.get_ref(), bytes, body, kind) {
+        match copy_body(&mut stream, bytes, body, kind) {
             Ok(_) => {}
             Err(CopyError::Read(err)) => return Err(Failure::ClientBody(err)),
             Err(CopyError::Write(err)) if reused && body.bytes_read() == 0 => {
