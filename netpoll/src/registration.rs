@@ -181,6 +181,18 @@ impl Slot {
     fn clear(&self) -> Option<usize> {
         token(self.0.swap(EMPTY, SeqCst))
     }
+
+    /// Takes the token if one is parked, leaving readiness (and a hang-up)
+    /// alone. A failed exchange means the poller took it first and hands
+    /// it back itself.
+    fn take_token(&self) -> Option<usize> {
+        let state = self.0.load(SeqCst);
+        let parked = token(state)?;
+        self.0
+            .compare_exchange(parked, EMPTY, SeqCst, SeqCst)
+            .ok()
+            .map(|_| parked)
+    }
 }
 
 /// The token a slot state holds, if it holds one.
@@ -345,6 +357,16 @@ impl Registration {
     /// same reason.) Readiness that arrives after this is recorded anew.
     pub fn consume_ready(&self, interest: Interest) {
         self.desc.slot(interest).consume_ready();
+    }
+
+    /// Hands back the token parked on `interest`'s half, if any, without
+    /// making the half ready: its waiter wakes, retries its I/O (which
+    /// says `WouldBlock`) and waits again. For a change the waiter must
+    /// see at once, such as a new deadline (Go's `poll_runtime_pollSetDeadline`
+    /// wakes a blocked reader or writer likewise). The caller unparks
+    /// the token's owner, as for [`poll`](crate::Poller::poll)'s.
+    pub fn interrupt(&self, interest: Interest) -> Option<usize> {
+        self.desc.slot(interest).take_token()
     }
 
     /// Whether `interest` may be ready, as far as the poller knows: an
@@ -546,6 +568,30 @@ mod tests {
         assert_eq!(poller.poll(SECOND, &mut ready).unwrap(), 0);
         assert!(ready.is_empty());
         assert_eq!(reg.arm(Interest::Read, T1), Armed::Ready);
+    }
+
+    #[test]
+    fn an_interrupt_hands_back_the_token_and_keeps_readiness() {
+        let poller = Arc::new(Poller::new().unwrap());
+        let (ours, theirs) = socketpair();
+        let reg = poller.register(ours.as_raw_fd()).unwrap();
+
+        assert_eq!(reg.interrupt(Interest::Read), None, "nobody waits");
+        assert_eq!(reg.arm(Interest::Read, T1), Armed::Waiting);
+        assert_eq!(reg.interrupt(Interest::Read), Some(T1));
+        assert!(!reg.disarm(Interest::Read, T1), "the interrupt took it");
+        poller.handled(1);
+        assert_eq!(poller.waiters(), 0);
+
+        write_byte(&theirs);
+        let mut ready = Vec::new();
+        assert_eq!(poller.poll(SECOND, &mut ready).unwrap(), 0);
+        assert_eq!(reg.interrupt(Interest::Read), None);
+        assert_eq!(
+            reg.arm(Interest::Read, T1),
+            Armed::Ready,
+            "an interrupt leaves readiness for the next arm"
+        );
     }
 
     #[test]

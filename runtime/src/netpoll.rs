@@ -89,8 +89,9 @@ pub fn ready_all(tokens: &mut Vec<usize>) {
     }
 }
 
-/// Wakes the owners of tokens handed back by `Registration::close`.
-pub fn ready_closed(tokens: [Option<usize>; 2]) {
+/// Wakes the owners of tokens handed back by `Registration::close` or
+/// `Registration::interrupt`.
+pub fn ready_taken(tokens: [Option<usize>; 2]) {
     let mut tokens: Vec<usize> = tokens.into_iter().flatten().collect();
     ready_all(&mut tokens);
 }
@@ -108,6 +109,13 @@ pub fn closed_error() -> io::Error {
 /// I/O again", it may still say `WouldBlock` — or `deadline` passes
 /// (`TimedOut`), or the registration is closed.
 ///
+/// `moved` says whether the deadline the caller read has been changed
+/// since. Whoever changes it stores the new one, then interrupts the
+/// waiter (`Registration::interrupt`); an interrupt that came before our
+/// token was in the slot found nothing to wake, so `moved` is asked once
+/// the token is in (both sides `SeqCst`: one of them sees the other), and
+/// the wait ends as if woken, for the caller to read the new deadline.
+///
 /// At most one task may wait on each half of a registration at a time;
 /// callers serialise (net/pollable.rs).
 pub fn park_until_ready(
@@ -115,6 +123,7 @@ pub fn park_until_ready(
     reg: &Registration,
     interest: Interest,
     deadline: Option<Instant>,
+    moved: Option<&dyn Fn() -> bool>,
 ) -> io::Result<()> {
     let me = Arc::clone(m.current_task().expect("checked by the caller"));
     let token = Arc::into_raw(Arc::clone(&me)) as usize;
@@ -135,6 +144,10 @@ pub fn park_until_ready(
             Armed::Closed => break Err(closed_error()),
             Armed::Busy => panic!("grt: two tasks waited on one socket half at once (grt bug)"),
             Armed::Waiting => token_ours = false,
+        }
+        if moved.is_some_and(|moved| moved()) && reg.disarm(interest, token) {
+            token_ours = true;
+            break Ok(());
         }
         park::park_current(WaitReason::IoWait);
         if !reg.disarm(interest, token) {

@@ -335,6 +335,74 @@ fn a_read_deadline_bounds_every_later_read_until_cleared() {
     });
 }
 
+/// Yields until `task` is parked waiting on a socket.
+fn until_waiting_on_io(task: &grt::TaskHandle) {
+    let deadline = Instant::now() + PATIENCE;
+    while task.wait_reason() != grt::WaitReason::IoWait {
+        assert!(
+            Instant::now() < deadline,
+            "the task never waited on its socket"
+        );
+        grt::yield_now();
+    }
+}
+
+/// As in Go, a deadline applies to a call already waiting: a deadline in
+/// the past, set by another task, is how a blocked read is stopped.
+#[test]
+fn a_deadline_set_while_a_read_waits_stops_it() {
+    RuntimeBuilder::new().run(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let conn = Arc::new(TcpStream::connect(listener.local_addr().unwrap()).unwrap());
+        let (mut peer, _) = listener.accept().unwrap();
+        let reader = {
+            let conn = Arc::clone(&conn);
+            grt::go(move || (&*conn).read(&mut [0u8; 8]).map_err(|err| err.kind()))
+        };
+        until_waiting_on_io(reader.task());
+        // Were the deadline not seen, the read would end only when the
+        // peer sends something: so it does, if the read is still waiting
+        // after a while, and the assertion below fails.
+        let (done, finished) = grt::chan::bounded::<()>(1);
+        let rescue = grt::go(move || {
+            if finished.recv_timeout(Duration::from_secs(5)).is_err() {
+                peer.write_all(b"rescue").unwrap();
+            }
+        });
+        conn.set_read_deadline(Some(Instant::now())).unwrap();
+        let read = reader.join().unwrap();
+        done.send(()).unwrap();
+        rescue.join().unwrap();
+        assert_eq!(read, Err(io::ErrorKind::TimedOut));
+    });
+}
+
+/// ...and a deadline moved away lets the waiting read wait on.
+#[test]
+fn a_deadline_cleared_while_a_read_waits_lets_it_wait_on() {
+    RuntimeBuilder::new().run(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let conn = Arc::new(TcpStream::connect(listener.local_addr().unwrap()).unwrap());
+        let (mut peer, _) = listener.accept().unwrap();
+        let first = Instant::now() + Duration::from_millis(30);
+        conn.set_read_deadline(Some(first)).unwrap();
+        let reader = {
+            let conn = Arc::clone(&conn);
+            grt::go(move || {
+                let mut buf = [0u8; 8];
+                (&*conn).read(&mut buf).map(|n| buf[..n].to_vec())
+            })
+        };
+        until_waiting_on_io(reader.task());
+        conn.set_read_deadline(None).unwrap();
+        // The first deadline passes while the read waits: it must not end
+        // the read, which was told to wait for ever.
+        grt::time::sleep_until(first + Duration::from_millis(30));
+        peer.write_all(b"late").unwrap();
+        assert_eq!(reader.join().unwrap().unwrap(), b"late");
+    });
+}
+
 #[test]
 fn non_blocking_mode_hands_would_block_back() {
     RuntimeBuilder::new().run(|| {

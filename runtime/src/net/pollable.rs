@@ -76,6 +76,14 @@ fn deadline_epoch() -> Instant {
     *EPOCH.get_or_init(Instant::now)
 }
 
+/// The earlier of two optional instants, `None` being "never".
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 fn index(interest: Interest) -> usize {
     match interest {
         Interest::Read => 0,
@@ -115,17 +123,19 @@ impl<S: AsRawFd> Pollable<S> {
         if self.nonblocking.load(Ordering::Relaxed) {
             return op(&self.io);
         }
-        // Worked out at the first wait: a call that never has to wait
-        // (most, on a busy connection) never reads the clock.
-        let mut deadline = None;
+        // The end of the call's timeout, worked out at its first wait: a
+        // call that never has to wait (most, on a busy connection) never
+        // reads the clock. The standing deadline is read at every wait
+        // (`park`): another task may move it meanwhile.
+        let mut timeout_end = None;
         loop {
             match op(&self.io) {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    let deadline = match deadline {
-                        Some(deadline) => deadline,
-                        None => *deadline.insert(self.call_deadline(interest)?),
+                    let end = match timeout_end {
+                        Some(end) => end,
+                        None => *timeout_end.insert(self.call_deadline(interest)?),
                     };
-                    self.park(interest, deadline)?;
+                    self.park(interest, end)?;
                 }
                 result => return result,
             }
@@ -190,38 +200,53 @@ impl<S: AsRawFd> Pollable<S> {
         }
     }
 
-    /// When a call starting now in `interest`'s direction gives up: its
-    /// timeout from now, or the standing deadline, whichever comes first;
-    /// `TimedOut` if that has already passed. One clock reading serves
-    /// both, and none is taken without a timeout or deadline.
+    /// A call starting now in `interest`'s direction: the end of its
+    /// timeout, if it has one; `TimedOut` if that or the standing deadline
+    /// has already passed. One clock reading serves both, and none is
+    /// taken without a timeout or deadline.
     fn call_deadline(&self, interest: Interest) -> io::Result<Option<Instant>> {
         let (timeout, standing) = (self.timeout(interest), self.deadline(interest));
         if timeout.is_none() && standing.is_none() {
             return Ok(None);
         }
         let now = Instant::now();
-        let from_timeout = timeout.map(|timeout| deadline_from(now, timeout));
-        let deadline = match (from_timeout, standing) {
-            (Some(a), Some(b)) => a.min(b),
-            (a, b) => a.or(b).expect("one of them is set"),
-        };
-        if deadline <= now {
+        let timeout_end = timeout.map(|timeout| deadline_from(now, timeout));
+        if earliest(timeout_end, standing).is_some_and(|deadline| deadline <= now) {
             return Err(io::ErrorKind::TimedOut.into());
         }
-        Ok(Some(deadline))
+        Ok(timeout_end)
     }
 
-    /// Blocks until the socket may be ready for `interest`, or `deadline`.
+    /// Blocks until the socket may be ready for `interest`, or `deadline`
+    /// (the caller's alone: the standing deadline is not consulted).
     pub fn wait(&self, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
         if deadline.is_some_and(|d| d <= Instant::now()) {
             return Err(io::ErrorKind::TimedOut.into());
         }
-        self.park(interest, deadline)
+        self.park_until(interest, deadline, None)
     }
 
-    /// [`wait`](Self::wait) for a deadline known to be ahead
-    /// (`call_deadline` checked it).
-    fn park(&self, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
+    /// Waits for `interest` until `timeout_end` (a call's timeout,
+    /// checked by `call_deadline`) or the standing deadline, whichever
+    /// comes first. The standing deadline is read here, and the wait ends
+    /// early if it changes (`set_deadline`).
+    fn park(&self, interest: Interest, timeout_end: Option<Instant>) -> io::Result<()> {
+        let standing = &self.deadlines[index(interest)];
+        let seen = standing.load(Ordering::SeqCst);
+        let deadline = earliest(timeout_end, self.deadline_at(seen));
+        let moved = || standing.load(Ordering::SeqCst) != seen;
+        self.park_until(interest, deadline, Some(&moved))
+    }
+
+    /// Parks the task (or blocks the thread, outside a task) until the
+    /// socket may be ready for `interest`, `deadline` passes, or `moved`
+    /// says the deadline it came from has changed.
+    fn park_until(
+        &self,
+        interest: Interest,
+        deadline: Option<Instant>,
+        moved: Option<&dyn Fn() -> bool>,
+    ) -> io::Result<()> {
         let fd = self.io.as_raw_fd();
         if machine::current().and_then(|m| m.current_task()).is_none() {
             return netpoll::block_thread_until_ready(fd, interest, deadline);
@@ -245,7 +270,7 @@ impl<S: AsRawFd> Pollable<S> {
                     format!("cannot register the socket with epoll: {why}"),
                 )
             })?;
-        netpoll::park_until_ready(m, registration, interest, deadline)
+        netpoll::park_until_ready(m, registration, interest, deadline, moved)
     }
 
     pub fn timeout(&self, interest: Interest) -> Option<Duration> {
@@ -273,7 +298,12 @@ impl<S: AsRawFd> Pollable<S> {
     }
 
     pub fn deadline(&self, interest: Interest) -> Option<Instant> {
-        match self.deadlines[index(interest)].load(Ordering::Relaxed) {
+        self.deadline_at(self.deadlines[index(interest)].load(Ordering::SeqCst))
+    }
+
+    /// A stored deadline (`deadlines`' encoding) as an instant.
+    fn deadline_at(&self, nanos: u64) -> Option<Instant> {
+        match nanos {
             0 => None,
             nanos => Some(deadline_epoch() + Duration::from_nanos(nanos - 1)),
         }
@@ -281,14 +311,23 @@ impl<S: AsRawFd> Pollable<S> {
 
     /// Go's `SetReadDeadline`/`SetWriteDeadline`: calls in that direction
     /// fail with `TimedOut` once `deadline` has passed, if they have to
-    /// wait; `None` clears it.
+    /// wait; `None` clears it. As in Go, it applies to a call already
+    /// waiting too: that call is woken, and waits again until the new
+    /// deadline, or fails if it has passed (a deadline in the past is how
+    /// one task stops another's blocked read).
     pub fn set_deadline(&self, interest: Interest, deadline: Option<Instant>) {
         let nanos = deadline.map_or(0, |d| {
             let since = d.saturating_duration_since(deadline_epoch()).as_nanos();
             // +1 so that the epoch itself is not "none".
             since.min(u128::from(u64::MAX - 1)) as u64 + 1
         });
-        self.deadlines[index(interest)].store(nanos, Ordering::Relaxed);
+        // SeqCst, as the slot's operations: a waiter woken by the interrupt
+        // below reads the new deadline, and one that arms after it was
+        // stored has read it already.
+        self.deadlines[index(interest)].store(nanos, Ordering::SeqCst);
+        if let Some(Ok(registration)) = self.registration.get() {
+            netpoll::ready_taken([registration.interrupt(interest), None]);
+        }
     }
 
     /// std's `set_nonblocking`.
@@ -326,7 +365,7 @@ impl<S: AsRawFd> Drop for Pollable<S> {
     fn drop(&mut self) {
         // Before `io` closes the descriptor (fields drop after this).
         if let Some(Ok(registration)) = self.registration.get() {
-            netpoll::ready_closed(registration.close());
+            netpoll::ready_taken(registration.close());
         }
     }
 }
