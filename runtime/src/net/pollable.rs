@@ -326,7 +326,9 @@ impl<S: AsRawFd> Pollable<S> {
         // stored has read it already.
         self.deadlines[index(interest)].store(nanos, Ordering::SeqCst);
         if let Some(Ok(registration)) = self.registration.get() {
-            netpoll::ready_taken([registration.interrupt(interest), None]);
+            if let Some(token) = registration.interrupt(interest) {
+                netpoll::ready_taken([Some(token), None]);
+            }
         }
     }
 

@@ -48,12 +48,28 @@ pub fn remove_hop_by_hop(headers: &mut Headers) {
     headers.retain(|name, _| !is_fixed(name));
 }
 
-/// Whether `name` is on the fixed list, [`HOP_BY_HOP`].
+/// Whether `name` is on the fixed list, [`HOP_BY_HOP`]. Every field of
+/// both heads of every request is asked, and most are turned away by
+/// their length alone ([`FIXED_LENGTHS`]).
 fn is_fixed(name: &str) -> bool {
-    HOP_BY_HOP
-        .iter()
-        .any(|fixed| fixed.eq_ignore_ascii_case(name))
+    name.len() < 32
+        && FIXED_LENGTHS & (1 << name.len()) != 0
+        && HOP_BY_HOP
+            .iter()
+            .any(|fixed| fixed.eq_ignore_ascii_case(name))
 }
+
+/// Bit `n` is set if some name on [`HOP_BY_HOP`] is `n` bytes long.
+const FIXED_LENGTHS: u32 = {
+    let mut lengths = 0u32;
+    let mut i = 0;
+    while i < HOP_BY_HOP.len() {
+        assert!(HOP_BY_HOP[i].len() < 32);
+        lengths |= 1 << HOP_BY_HOP[i].len();
+        i += 1;
+    }
+    lengths
+};
 
 /// The protocol asked for, lower-cased, if `headers` ask to upgrade:
 /// `Connection` lists `upgrade` and an `Upgrade` field is present (Go's

@@ -288,9 +288,12 @@ impl Upstream {
             Err(CopyError::Write(_)) => sent_in_full = false,
         }
 
+        // The backend's first byte is awaited as one timed read (nginx's
+        // `proxy_read_timeout` is per read), which reads no clock unless it
+        // waits; a head that then trickles in is bounded as a whole.
         let limits = HeadLimits {
             max_bytes: READ_BUFFER,
-            first_byte_timeout: None,
+            first_byte_timeout: Some(self.config.read_timeout),
             head_timeout: self.config.read_timeout,
         };
         let response = loop {
