@@ -11,8 +11,8 @@
 # parsed), chatbench's quick run (grt's chat and the same hub on tokio
 # under examples/chat's chat-load, 20 clients, a burst and a closed loop;
 # every message must reach every client), and gatewaybench's quick run
-# (the grt gateway, nginx and, if `go` is installed, Go's httputil in
-# front of two nginx backends, wrk with 10 connections for 1 s each;
+# (the grt gateway, nginx, the tokio/hyper proxy and, if `go` is
+# installed, Go's httputil in front of two nginx backends, wrk with 10 connections for 1 s each;
 # every proxy's answer checked, and wrk's errors counted; nginx and wrk
 # are needed, .ci/run installs them); last, the summary of their figures
 # (target/bench-results/summary.md, nothing into docs/).

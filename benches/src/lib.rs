@@ -15,7 +15,8 @@
 //! servers in child processes under a load generator, not criterion; and
 //! the chat hub by `src/bin/chatbench.rs`: examples/chat's server against
 //! the same design on tokio ([`tokio_chat`]), under examples/chat's load
-//! tool; the gateway by `src/bin/gatewaybench/` against nginx and Go.
+//! tool; the gateway by `src/bin/gatewaybench/` against nginx, Go and
+//! tokio/hyper (`src/bin/hyperproxy.rs`).
 //! `src/bin/bench-all.rs` runs every part in one go: each records its
 //! headline figures ([`results`]) and it writes them into one summary
 //! ([`summary`]).

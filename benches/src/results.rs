@@ -12,7 +12,7 @@
 //! A [`Figure`] is one comparison: grt's median and the other side's at
 //! one point, and which way is better. The tools choose which of their
 //! points are headline ones (netbench: the two largest connection counts;
-//! gatewaybench: every point against nginx and Go; ...): the summary
+//! gatewaybench: every point against nginx, Go and hyper; ...): the summary
 //! shows what it is given.
 
 use std::fmt;
@@ -35,7 +35,7 @@ pub enum Part {
     Net,
     /// The chat hub's fan-out (src/bin/chatbench.rs).
     Chat,
-    /// The gateway against nginx and Go (src/bin/gatewaybench/).
+    /// The gateway against nginx, Go and hyper (src/bin/gatewaybench/).
     Gateway,
 }
 

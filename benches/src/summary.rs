@@ -80,7 +80,7 @@ pub fn markdown(runs: &[PartRun], ctx: &Context) -> String {
     let w = &mut md;
     let _ = writeln!(
         w,
-        "# Benchmarks summary: grt against tokio, OS threads, nginx and Go (generated)\n"
+        "# Benchmarks summary: grt against tokio, hyper, OS threads, nginx and Go (generated)\n"
     );
     let _ = writeln!(
         w,

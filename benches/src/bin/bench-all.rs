@@ -18,8 +18,9 @@
 //!    and docs/img/netbench.svg; ~8 min on a quiet machine);
 //! 4. chat: `chatbench` (the chat hub's fan-out; writes
 //!    docs/benchmarks-chat.md);
-//! 5. gateway: `gatewaybench` (against nginx and Go's httputil; needs
-//!    nginx and wrk; writes docs/benchmarks-gateway.md; ~7 min).
+//! 5. gateway: `gatewaybench` (against nginx, Go's httputil and
+//!    tokio/hyper; needs nginx and wrk; writes docs/benchmarks-gateway.md;
+//!    ~9 min).
 //!
 //! Each tool records its headline figures in target/bench-results/PART.json
 //! (grt_benches::results; the micro part's come from criterion's estimates),

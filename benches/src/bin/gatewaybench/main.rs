@@ -1,6 +1,6 @@
-//! gatewaybench: examples/gateway (grt) against nginx and Go's
-//! `httputil.ReverseProxy` as reverse proxies — same backends, same
-//! client, one run.
+//! gatewaybench: examples/gateway (grt) against nginx, Go's
+//! `httputil.ReverseProxy` and a tokio/hyper proxy as reverse proxies —
+//! same backends, same client, one run.
 //!
 //!     cargo run --release -p grt-benches --bin gatewaybench            # the full comparison
 //!     cargo run --release -p grt-benches --bin gatewaybench -- --quick # smoke: a few seconds
@@ -18,7 +18,11 @@
 //!   `proxy_http_version 1.1`, `proxy_set_header Connection ""`,
 //!   `worker_processes` = workers;
 //! - **go**: benches/gateway/goproxy (`go build` into the target dir),
-//!   `GOMAXPROCS` = workers; skipped, with a note, when `go` is missing.
+//!   `GOMAXPROCS` = workers; skipped, with a note, when `go` is missing;
+//! - **hyper**: src/bin/hyperproxy.rs, hyper's server and hyper-util's
+//!   pooled client on tokio, the Rust async world's proxy (built and
+//!   copied like the gateway, `cargo build --release -p grt-benches --bin
+//!   hyperproxy`), `--workers` = workers.
 //!
 //! The client is `wrk -t1 -cN --latency`: Debian's, so that anyone can
 //! rerun it, and one thread, so that it takes one of the machine's two
@@ -43,13 +47,14 @@
 //! proxy runs once per connection count, in an order that rotates from
 //! round to round. The page, docs/benchmarks-gateway.md, has the medians,
 //! the ranges, and the ratios the gateway issue asks for (grt against
-//! nginx at the same worker count, grt against Go). How to read it is in
+//! nginx at the same worker count, grt against Go, and against
+//! tokio/hyper, the issue's optional column). How to read it is in
 //! docs/benchmarks.md, "Gateway".
 //!
 //! Options (defaults in brackets):
 //!     --conns 50,256        wrk connections
-//!     --workers 1,2         grt Ps = nginx workers = GOMAXPROCS
-//!     --proxies grt,nginx,go
+//!     --workers 1,2         grt Ps = nginx workers = GOMAXPROCS = tokio workers
+//!     --proxies grt,nginx,go,hyper
 //!     --rounds 3            repetitions of every point
 //!     --secs 5              measured wrk run, whole seconds (wrk's unit)
 //!     --warm-up 1           unmeasured wrk run before it, seconds (0: none)
@@ -155,7 +160,7 @@ fn settings(args: &[String]) -> Settings {
             .iter()
             .map(|s| parse(s))
             .collect(),
-        proxies: list("--proxies", "grt,nginx,go", "grt,nginx,go")
+        proxies: list("--proxies", "grt,nginx,go,hyper", "grt,nginx,go,hyper")
             .iter()
             .map(|s| parse(s))
             .collect(),
@@ -207,10 +212,17 @@ fn run(settings: &Settings, command: String) -> Result<(), String> {
             Some(path) => path.clone(),
             // A copy: others may rebuild target/release/gateway while
             // the run goes on, and every round must measure one binary.
-            None => snapshot(&build_gateway()?, &scratch.0)?,
+            None => snapshot(&build("grt-gateway", "gateway")?, &scratch.0)?,
         },
         goproxy: if settings.proxies.contains(&Kind::Go) {
             build_goproxy().map_err(|why| notes.push(why)).ok()
+        } else {
+            None
+        },
+        // A copy, for the same reason; ours, so failing to build it fails
+        // the run (Go is optional, cargo is not).
+        hyperproxy: if settings.proxies.contains(&Kind::Hyper) {
+            Some(snapshot(&build("grt-benches", "hyperproxy")?, &scratch.0)?)
         } else {
             None
         },
@@ -229,7 +241,7 @@ fn run(settings: &Settings, command: String) -> Result<(), String> {
          warm-up; measured again (up to {} tries) while the rest of the machine used more \
          than {:.2} cores, after waiting up to {:.0} s per point for it to drop under that \
          (the least disturbed try counts); workers = grt Ps = nginx worker_processes = \
-         GOMAXPROCS; {} idle connections kept per backend by every proxy; backends: one \
+         GOMAXPROCS = tokio worker threads; {} idle connections kept per backend by every proxy; backends: one \
          nginx, 1 worker, two ports; open-file limit {fd_limit}",
         settings.rounds,
         settings.secs,
@@ -461,28 +473,21 @@ fn print_point(
     }
 }
 
-/// `cargo build --release -p grt-gateway --bin gateway`, so that the run
-/// measures the gateway the tree holds; the binary lands next to ours.
-fn build_gateway() -> Result<PathBuf, String> {
+/// `cargo build --release -p PACKAGE --bin BIN`, so that the run
+/// measures the gateway (and hyperproxy) the tree holds, whatever
+/// `cargo run` built; the binary lands next to ours.
+fn build(package: &str, bin: &str) -> Result<PathBuf, String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    println!("gatewaybench: cargo build --release -p grt-gateway --bin gateway");
+    println!("gatewaybench: cargo build --release -p {package} --bin {bin}");
     let status = Command::new(cargo)
-        .args([
-            "build",
-            "--release",
-            "-q",
-            "-p",
-            "grt-gateway",
-            "--bin",
-            "gateway",
-        ])
+        .args(["build", "--release", "-q", "-p", package, "--bin", bin])
         .current_dir(repo())
         .status()
         .map_err(|err| format!("cannot run cargo: {err}"))?;
     if !status.success() {
-        return Err(format!("building the gateway failed ({status})"));
+        return Err(format!("building {bin} failed ({status})"));
     }
-    Ok(target_dir()?.join("gateway"))
+    Ok(target_dir()?.join(bin))
 }
 
 /// Copies `binary` into `dir`.
@@ -522,7 +527,8 @@ fn build_goproxy() -> Result<PathBuf, String> {
         .map_err(|err| format!("Go's httputil left out: go build failed: {err}"))
 }
 
-/// Where cargo put this binary, and so the gateway and goproxy.
+/// Where cargo put this binary, and so the gateway, hyperproxy and
+/// goproxy.
 fn target_dir() -> Result<PathBuf, String> {
     let exe = std::env::current_exe().map_err(|err| err.to_string())?;
     exe.parent()

@@ -1,7 +1,8 @@
 //! A run's results as docs/benchmarks-gateway.md: the gateway issue's
 //! targets, ratios (grt against nginx at the same worker count, grt
-//! against Go), and the absolute figures with their ranges over rounds;
-//! and the headline figures for `bench-all`'s summary.
+//! against Go and against tokio/hyper), and the absolute figures with
+//! their ranges over rounds; and the headline figures for `bench-all`'s
+//! summary.
 
 use std::fmt::Write as _;
 
@@ -53,7 +54,8 @@ impl Sample {
 pub struct Context {
     pub date: String,
     pub machine: String,
-    /// nginx's, wrk's and Go's.
+    /// nginx's, wrk's and Go's (hyper's is Cargo.lock's, at the commit
+    /// the machine line names).
     pub versions: String,
     pub command: String,
     pub settings: String,
@@ -107,7 +109,7 @@ fn summary(points: &[Point], kind: Kind, workers: usize, conns: usize) -> Option
 }
 
 /// The headline figures for the summary (grt_benches::results): at every
-/// point, requests/s and p99, grt against nginx and against Go at the same
+/// point, requests/s and p99, grt against nginx, Go and hyper at the same
 /// worker count.
 pub fn figures(points: &[Point]) -> Vec<Figure> {
     let mut figures = Vec::new();
@@ -120,7 +122,11 @@ pub fn figures(points: &[Point]) -> Vec<Figure> {
                 "{conns} conns, {workers} worker{}",
                 if workers == 1 { "" } else { "s" }
             );
-            for (kind, against) in [(Kind::Nginx, "nginx"), (Kind::Go, "Go")] {
+            for (kind, against) in [
+                (Kind::Nginx, "nginx"),
+                (Kind::Go, "Go"),
+                (Kind::Hyper, "hyper"),
+            ] {
                 let Some(other) = summary(points, kind, workers, conns) else {
                     continue;
                 };
@@ -161,7 +167,7 @@ pub fn markdown(points: &[Point], ctx: &Context) -> String {
     let w = &mut md;
     let _ = writeln!(
         w,
-        "# Gateway under load: grt against nginx and Go's httputil (generated)\n"
+        "# Gateway under load: grt against nginx, Go's httputil and tokio/hyper (generated)\n"
     );
     let _ = writeln!(
         w,
@@ -202,20 +208,24 @@ pub fn markdown(points: &[Point], ctx: &Context) -> String {
     );
     let _ = writeln!(
         w,
-        "| conns | workers | req/s grt/nginx | p50 | p99 | CPU/req | RSS | req/s grt/Go | p99 grt/Go | req/s ≥ nginx | p99 < Go |"
+        "| conns | workers | req/s grt/nginx | p50 | p99 | CPU/req | RSS | req/s grt/Go | p99 grt/Go | req/s grt/hyper | p99 grt/hyper | req/s ≥ nginx | p99 < Go |"
     );
-    let _ = writeln!(w, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|");
+    let _ = writeln!(
+        w,
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"
+    );
     for (c, nw) in each() {
         let grt = summary(points, Kind::Grt, nw, c);
         let nginx = summary(points, Kind::Nginx, nw, c);
         let go = summary(points, Kind::Go, nw, c);
+        let hyper = summary(points, Kind::Hyper, nw, c);
         let pick = |s: &Option<Summary>, f: fn(&Summary) -> f64| s.as_ref().map(f);
         let both = |a: &Option<Summary>, b: &Option<Summary>, f: fn(&Summary, &Summary) -> bool| {
             a.as_ref().zip(b.as_ref()).map(|(a, b)| f(a, b))
         };
         let _ = writeln!(
             w,
-            "| {c} | {nw} | **{}** | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {c} | {nw} | **{}** | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             ratio(pick(&grt, |s| s.per_sec), pick(&nginx, |s| s.per_sec)),
             ratio(pick(&grt, |s| s.p50_us), pick(&nginx, |s| s.p50_us)),
             ratio(pick(&grt, |s| s.p99_us), pick(&nginx, |s| s.p99_us)),
@@ -223,6 +233,8 @@ pub fn markdown(points: &[Point], ctx: &Context) -> String {
             ratio(pick(&grt, |s| s.rss_mib), pick(&nginx, |s| s.rss_mib)),
             ratio(pick(&grt, |s| s.per_sec), pick(&go, |s| s.per_sec)),
             ratio(pick(&grt, |s| s.p99_us), pick(&go, |s| s.p99_us)),
+            ratio(pick(&grt, |s| s.per_sec), pick(&hyper, |s| s.per_sec)),
+            ratio(pick(&grt, |s| s.p99_us), pick(&hyper, |s| s.p99_us)),
             met(both(&grt, &nginx, |g, n| g.per_sec >= n.per_sec)),
             met(both(&grt, &go, |g, o| g.p99_us < o.p99_us)),
         );

@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 pub const BODY: &str = "hello, world\n";
 
 /// Idle connections each proxy keeps per backend: nginx's `keepalive 64`
-/// of the gateway issue, the gateway's `keepalive` and Go's
-/// `MaxIdleConnsPerHost` set alike.
+/// of the gateway issue, the gateway's `keepalive`, Go's
+/// `MaxIdleConnsPerHost` and hyperproxy's `--keepalive` set alike.
 pub const KEEPALIVE: usize = 64;
 
 /// How long a process may take to start answering, or to stop.
@@ -40,16 +40,20 @@ pub enum Kind {
     /// benches/gateway/goproxy, Go's `httputil.ReverseProxy`; workers are
     /// `GOMAXPROCS`.
     Go,
+    /// src/bin/hyperproxy.rs, hyper's server and hyper-util's pooled
+    /// client on tokio; workers are tokio worker threads (`--workers`).
+    Hyper,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 3] = [Kind::Grt, Kind::Nginx, Kind::Go];
+    pub const ALL: [Kind; 4] = [Kind::Grt, Kind::Nginx, Kind::Go, Kind::Hyper];
 
     pub fn name(self) -> &'static str {
         match self {
             Kind::Grt => "grt",
             Kind::Nginx => "nginx",
             Kind::Go => "go",
+            Kind::Hyper => "hyper",
         }
     }
 
@@ -59,6 +63,7 @@ impl Kind {
             Kind::Grt => "grt gateway",
             Kind::Nginx => "nginx",
             Kind::Go => "Go httputil",
+            Kind::Hyper => "tokio/hyper",
         }
     }
 }
@@ -70,7 +75,7 @@ impl FromStr for Kind {
         Kind::ALL
             .into_iter()
             .find(|k| k.name() == s)
-            .ok_or_else(|| format!("unknown proxy {s:?} (grt, nginx, go)"))
+            .ok_or_else(|| format!("unknown proxy {s:?} (grt, nginx, go, hyper)"))
     }
 }
 
@@ -343,6 +348,8 @@ pub struct Tools {
     pub gateway: PathBuf,
     /// goproxy's binary, if Go was there to build it.
     pub goproxy: Option<PathBuf>,
+    /// hyperproxy's binary, if the run measures it.
+    pub hyperproxy: Option<PathBuf>,
     /// Configurations, logs, pid files and nginx's temp paths.
     pub dir: PathBuf,
 }
@@ -387,6 +394,14 @@ impl Tools {
     ) -> Result<(Process, SocketAddr), String> {
         let addr = free_addr()?;
         let name = format!("{kind}-{workers}");
+        // goproxy's and hyperproxy's `--upstreams`.
+        let upstream_list = || {
+            backends
+                .iter()
+                .map(SocketAddr::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        };
         let mut process = match kind {
             Kind::Grt => {
                 let config = self.dir.join(format!("{name}.toml"));
@@ -431,16 +446,25 @@ impl Tools {
                     .goproxy
                     .as_ref()
                     .ok_or("goproxy was not built (no Go)")?;
-                let upstreams = backends
-                    .iter()
-                    .map(SocketAddr::to_string)
-                    .collect::<Vec<_>>()
-                    .join(",");
                 let mut command = Command::new(goproxy);
                 command
-                    .args(["-listen", &addr.to_string(), "-upstreams", &upstreams])
+                    .args(["-listen", &addr.to_string(), "-upstreams", &upstream_list()])
                     .args(["-keepalive", &KEEPALIVE.to_string()])
                     .env("GOMAXPROCS", workers.to_string());
+                self.spawn(&name, command)?
+            }
+            Kind::Hyper => {
+                let hyperproxy = self.hyperproxy.as_ref().ok_or("hyperproxy was not built")?;
+                let mut command = Command::new(hyperproxy);
+                command
+                    .args([
+                        "--listen",
+                        &addr.to_string(),
+                        "--upstreams",
+                        &upstream_list(),
+                    ])
+                    .args(["--keepalive", &KEEPALIVE.to_string()])
+                    .args(["--workers", &workers.to_string()]);
                 self.spawn(&name, command)?
             }
         };
