@@ -21,7 +21,6 @@
 use std::io::{self, Read, Write};
 
 use super::framing::BodyKind;
-use super::headers::Headers;
 use super::message::{RequestHead, ResponseHead};
 use super::COPY_BUFFER;
 
@@ -101,6 +100,14 @@ impl AsRef<[u8]> for Decimal {
 
 /// Appends `head`'s status line and fields, and the empty line.
 pub fn response_head_bytes(head: &ResponseHead, out: &mut Vec<u8>) {
+    response_head_start(head, &[], out);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends `head`'s status line and its fields but those named in `skip`
+/// (lower case), and not the empty line: for a writer that adds fields of
+/// its own (the server's framing, server/conn.rs).
+pub fn response_head_start(head: &ResponseHead, skip: &[&str], out: &mut Vec<u8>) {
     out.extend_from_slice(if head.version == 0 {
         b"HTTP/1.0 "
     } else {
@@ -113,13 +120,7 @@ pub fn response_head_bytes(head: &ResponseHead, out: &mut Vec<u8>) {
         out.extend_from_slice(reason);
     }
     out.extend_from_slice(b"\r\n");
-    write_head_fields(&head.headers, out);
-}
-
-/// Appends the fields and the empty line that ends a head.
-pub fn write_head_fields(headers: &Headers, out: &mut Vec<u8>) {
-    headers.write_to(out);
-    out.extend_from_slice(b"\r\n");
+    head.headers.write_except(skip, out);
 }
 
 /// Appends one chunk holding `data` (which must not be empty: an empty

@@ -80,11 +80,14 @@ pub enum HeadError {
 }
 
 /// Reads a request head from `conn` and consumes it; the body, if any,
-/// is left in the buffer.
+/// is left in the buffer. The head's fields are kept in `reuse`'s memory
+/// (`Headers::refilled`).
 pub fn read_request_head<S: Socket>(
     conn: &mut BufConn<S>,
     limits: &HeadLimits,
+    reuse: Headers,
 ) -> Result<RequestHead, HeadError> {
+    let mut reuse = Some(reuse);
     let head = read_head(conn, limits, |bytes| {
         let mut fields = [MaybeUninit::uninit(); MAX_FIELDS];
         let mut parsed = httparse::Request::new(&mut []);
@@ -101,7 +104,7 @@ pub fn read_request_head<S: Socket>(
                     method: method_name(parsed.method.unwrap_or_default()),
                     target: parsed.path.unwrap_or_default().to_string(),
                     version: parsed.version.unwrap_or(1),
-                    headers: Headers::from_parsed(parsed.headers),
+                    headers: reuse.take().unwrap_or_default().refilled(parsed.headers),
                 },
             )),
         })

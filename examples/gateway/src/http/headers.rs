@@ -81,17 +81,27 @@ impl Headers {
 
     /// Copies the fields of a parse.
     pub fn from_parsed(parsed: &[httparse::Header<'_>]) -> Headers {
-        let size = parsed
+        Headers::new().refilled(parsed)
+    }
+
+    /// [`from_parsed`](Self::from_parsed) into these buffers, emptied
+    /// first: a keep-alive connection lends each head's memory to the
+    /// next instead of allocating two buffers per head.
+    pub fn refilled(mut self, parsed: &[httparse::Header<'_>]) -> Headers {
+        let size: usize = parsed
             .iter()
             .map(|field| field.name.len() + field.value.len())
             .sum();
-        let mut headers = Headers::with_room(size, parsed.len());
+        self.bytes.clear();
+        self.fields.clear();
+        self.bytes.reserve(size + SLACK_BYTES);
+        self.fields.reserve(parsed.len() + SLACK_FIELDS);
         for field in parsed {
             // httparse accepts only token names, and values without CR,
             // LF or NUL (tests in head.rs): writable as they are.
-            headers.push(field.name, field.value, true);
+            self.push(field.name, field.value, true);
         }
-        headers
+        self
     }
 
     pub fn len(&self) -> usize {

@@ -41,8 +41,8 @@ pub use body::{Body, BodyTooLarge};
 pub use buf_conn::{BufConn, Socket};
 pub use decode::Decoder;
 pub use encode::{
-    copy_body, request_head_bytes, response_head_bytes, write_chunk, write_head_fields, CopyError,
-    Decimal, CHUNKED_END,
+    copy_body, request_head_bytes, response_head_bytes, response_head_start, write_chunk,
+    CopyError, Decimal, CHUNKED_END,
 };
 pub use framing::{request_body_kind, response_body_kind, BodyKind, FramingError};
 pub use head::{

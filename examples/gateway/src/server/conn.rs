@@ -41,8 +41,9 @@ use super::track::Tracker;
 use super::ServerConfig;
 use crate::handler::Handler;
 use crate::http::{
-    copy_body, read_request_head, request_body_kind, response_head_bytes, wait_first_byte, Body,
-    BodyKind, BufConn, CopyError, Decimal, HeadError, HeadLimits, Request, Response, Upgraded,
+    copy_body, read_request_head, request_body_kind, response_head_bytes, response_head_start,
+    wait_first_byte, Body, BodyKind, BufConn, CopyError, Decimal, HeadError, HeadLimits, Headers,
+    Request, Response, Upgraded,
 };
 
 /// How long a lingering close waits for the client to stop sending
@@ -85,6 +86,8 @@ pub(crate) fn serve_connection(
     // After `conn`, so that it drops first: the slot must leave the
     // tracker before the socket closes (track.rs, the invariant).
     let mut tracked = cx.tracker.track(conn.get_ref(), cx.open, alive);
+    // The last response's fields, whose memory the next request head uses.
+    let mut spare = Headers::new();
     let mut first = true;
     loop {
         if conn.buffered().is_empty() {
@@ -110,7 +113,7 @@ pub(crate) fn serve_connection(
             first_byte_timeout: None,
             head_timeout: config.head_timeout,
         };
-        let head = match read_request_head(&mut conn, &limits) {
+        let head = match read_request_head(&mut conn, &limits, std::mem::take(&mut spare)) {
             Ok(head) => head,
             Err(HeadError::Closed | HeadError::Idle | HeadError::Io(_)) => return,
             Err(HeadError::TimedOut) => {
@@ -200,8 +203,19 @@ pub(crate) fn serve_connection(
         if close {
             return linger(conn.get_ref());
         }
+        spare = std::mem::take(&mut response.head.headers);
     }
 }
+
+/// The fields the server writes itself, about the connection and the
+/// body's framing, in place of the sender's (`Content-Length` last: a
+/// body-less answer to HEAD keeps the sender's).
+const SERVER_FIELDS: [&str; 4] = [
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "content-length",
+];
 
 /// Writes `response` to the client, choosing its framing (module doc of
 /// http/encode.rs); sets `close` if the framing needs the connection to
@@ -214,57 +228,52 @@ pub(crate) fn write_response(
     close: &mut bool,
 ) -> Result<(), CopyError> {
     let status = response.head.status;
-    let headers = &mut response.head.headers;
+    let headers = &response.head.headers;
     let no_body = is_head || status < 200 || status == 204 || status == 304;
-    // Our framing replaces the sender's: its fields go in one pass, and
-    // ours are appended after.
-    if no_body {
-        headers.remove_all(&["connection", "keep-alive", "transfer-encoding"]);
-    } else {
-        headers.remove_all(&[
-            "connection",
-            "keep-alive",
-            "transfer-encoding",
-            "content-length",
-        ]);
-    }
-    let kind = if no_body {
-        if status < 200 || status == 204 {
-            headers.remove("content-length");
-        } else if !headers.contains("content-length") {
-            if let Some(len) = response.body.len().filter(|&len| len > 0 && is_head) {
-                headers.append("Content-Length", Decimal::new(len));
-            }
-        }
-        BodyKind::Empty
+    // Our framing replaces the sender's: its fields are left out as the
+    // head is written (no pass to remove them), and ours follow. A HEAD
+    // or 304 answer keeps the sender's Content-Length, which describes
+    // the body it would have had.
+    let keeps_length = no_body && status >= 200 && status != 204;
+    let (kind, length) = if no_body {
+        let length = response
+            .body
+            .len()
+            .filter(|&len| len > 0 && is_head && !headers.contains("content-length"));
+        (BodyKind::Empty, length.filter(|_| keeps_length))
     } else {
         match response.body.len() {
-            Some(0) => {
-                headers.append("Content-Length", "0");
-                BodyKind::Empty
-            }
-            Some(len) => {
-                headers.append("Content-Length", Decimal::new(len));
-                BodyKind::Length(len)
-            }
-            None if version >= 1 => {
-                headers.append("Transfer-Encoding", "chunked");
-                BodyKind::Chunked
-            }
+            Some(0) => (BodyKind::Empty, Some(0)),
+            Some(len) => (BodyKind::Length(len), Some(len)),
+            None if version >= 1 => (BodyKind::Chunked, None),
             None => {
                 *close = true;
-                BodyKind::UntilClose
+                (BodyKind::UntilClose, None)
             }
         }
     };
-    if *close {
-        headers.append("Connection", "close");
-    } else if version == 0 {
-        headers.append("Connection", "keep-alive");
-    }
     response.head.version = 1;
     let (mut stream, head) = conn.head_writer();
-    response_head_bytes(&response.head, head);
+    let skip = if keeps_length {
+        &SERVER_FIELDS[..3]
+    } else {
+        &SERVER_FIELDS[..]
+    };
+    response_head_start(&response.head, skip, head);
+    if let Some(len) = length {
+        head.extend_from_slice(b"Content-Length: ");
+        head.extend_from_slice(Decimal::new(len).as_ref());
+        head.extend_from_slice(b"\r\n");
+    }
+    if kind == BodyKind::Chunked {
+        head.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
+    }
+    if *close {
+        head.extend_from_slice(b"Connection: close\r\n");
+    } else if version == 0 {
+        head.extend_from_slice(b"Connection: keep-alive\r\n");
+    }
+    head.extend_from_slice(b"\r\n");
     let body = if kind == BodyKind::Empty {
         &mut Body::empty()
     } else {
@@ -310,4 +319,95 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> &str {
         .copied()
         .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
         .unwrap_or("(no message)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The head `write_response` sends for the response `make` makes to a
+    /// client speaking HTTP/1.`version`, and whether it asked to close.
+    fn written(
+        make: impl FnOnce() -> Response + Send + 'static,
+        is_head: bool,
+        version: u8,
+    ) -> (String, bool) {
+        grt::run(move || {
+            let mut response = make();
+            let listener = grt::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+            let mut conn = BufConn::new(listener.accept().unwrap().0, 1024);
+            let mut close = false;
+            write_response(&mut conn, &mut response, is_head, version, &mut close).unwrap();
+            drop(conn);
+            let mut wire = String::new();
+            (&client).read_to_string(&mut wire).unwrap();
+            let head = wire.split("\r\n\r\n").next().unwrap().to_string();
+            (head, close)
+        })
+    }
+
+    fn lines(head: &str) -> Vec<&str> {
+        head.lines().skip(1).collect()
+    }
+
+    #[test]
+    fn the_senders_framing_and_connection_fields_give_way_to_ours() {
+        let response = || {
+            Response::new(200)
+                .with_header("Content-Length", "999")
+                .with_header("Transfer-Encoding", "chunked")
+                .with_header("Connection", "close")
+                .with_header("Keep-Alive", "timeout=5")
+                .with_header("X-Kept", "1")
+        };
+        let (head, close) = written(response, false, 1);
+        assert_eq!(lines(&head), ["X-Kept: 1", "Content-Length: 0"]);
+        assert!(!close);
+        let (head, close) = written(|| Response::new(200), false, 0);
+        assert_eq!(
+            lines(&head),
+            ["Content-Length: 0", "Connection: keep-alive"]
+        );
+        assert!(!close);
+    }
+
+    #[test]
+    fn bodyless_answers_keep_or_drop_the_senders_length_as_rfc_9110_says() {
+        // HEAD and 304 describe the body they would have had: kept.
+        let (head, _) = written(
+            || Response::new(200).with_header("Content-Length", "10"),
+            true,
+            1,
+        );
+        assert_eq!(lines(&head), ["Content-Length: 10"]);
+        let (head, _) = written(
+            || Response::new(304).with_header("Content-Length", "10"),
+            false,
+            1,
+        );
+        assert_eq!(lines(&head), ["Content-Length: 10"]);
+        // 204 and 1xx have no length at all.
+        let (head, _) = written(
+            || Response::new(204).with_header("Content-Length", "10"),
+            false,
+            1,
+        );
+        assert!(lines(&head).is_empty(), "{head}");
+    }
+
+    #[test]
+    fn a_body_of_unknown_length_is_chunked_or_ends_the_connection() {
+        let streamed = || {
+            let mut response = Response::new(200);
+            response.body = Body::from_reader(&b"abc"[..], None);
+            response
+        };
+        let (head, close) = written(streamed, false, 1);
+        assert_eq!(lines(&head), ["Transfer-Encoding: chunked"]);
+        assert!(!close);
+        let (head, close) = written(streamed, false, 0);
+        assert_eq!(lines(&head), ["Connection: close"]);
+        assert!(close, "an HTTP/1.0 client learns the end from the close");
+    }
 }
