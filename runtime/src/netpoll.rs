@@ -151,17 +151,24 @@ pub fn park_until_ready(
         }
         park::park_current(WaitReason::IoWait);
         if !reg.disarm(interest, token) {
-            // Taken out of the slot by the poller or `close`, which ready us.
+            // Taken out of the slot by the poller, `close` or `interrupt`,
+            // which ready us.
             if reg.is_closing() {
                 break Err(closed_error());
             }
-            // The readiness that woke us is what our caller's retry reads.
+            // Readiness that woke us, or came before an interrupt did, is
+            // what our caller's retry reads.
             reg.consume_ready(interest);
             break Ok(());
         }
         token_ours = true;
         // Still ours: the timer fired, or a wake-up meant for an earlier
-        // wait arrived late.
+        // wait arrived late. A deadline moved meanwhile (its setter's
+        // interrupt may not have reached the slot yet) is the caller's to
+        // read again, not a timeout.
+        if moved.is_some_and(|moved| moved()) {
+            break Ok(());
+        }
         if deadline.is_some_and(|d| Instant::now() >= d) {
             break Err(io::ErrorKind::TimedOut.into());
         }

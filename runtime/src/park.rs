@@ -105,16 +105,19 @@ pub(crate) fn park_current(reason: WaitReason) {
     }
     lock::pin_if_unwinding(task);
     switch_to_g0(m, Pending::Park(reason));
-    // Woken, with NOTIFIED left by whoever readied us (or by a later
-    // unparker). Consumed here, as std's `park` does on waking: kept, it
+    // Back, with NOTIFIED left by whoever readied us, or by the unpark
+    // that made g0's commit fail (schedule.rs `execute`), or by a later
+    // unparker. Consumed here, as std's `park` does on waking: kept, it
     // would make our next `park` return at once for nothing, and every
     // wait after a wake-up would cost a round of re-checking (one per
-    // proxied request and socket, before this). An acquire RMW, so the
-    // caller's re-check sees what every consumed unpark published.
+    // proxied request and socket, before this). An acquire
+    // read-modify-write: every unpark so far wrote the token with a
+    // release read-modify-write, so the caller's re-check sees what each
+    // of them published.
     let task = machine::current()
         .and_then(Machine::current_task)
         .expect("a parked task resumes as the current task of some M");
-    task.token.swap(TOKEN_EMPTY, Ordering::AcqRel);
+    task.token.swap(TOKEN_EMPTY, Ordering::Acquire);
 }
 
 /// Wakes a task parked with [`park`] (Go's `goready`), or makes its next

@@ -423,7 +423,11 @@ fn execute(m: &Machine, mut task: TaskRef, inherit_time: bool) {
                 task.set_wait_reason(reason);
                 task.set_state(TaskState::Waiting);
                 // Commit the park (park.rs): from here on an unpark readies
-                // the task. If one already came, keep running it instead.
+                // the task. If one already came, keep running it instead;
+                // the task consumes the NOTIFIED as it resumes, with a
+                // read-modify-write that acquires every unpark since (a
+                // plain store of EMPTY here would end their release
+                // sequence, and a re-check could miss an unparker's write).
                 if task
                     .token
                     .compare_exchange(
@@ -434,7 +438,6 @@ fn execute(m: &Machine, mut task: TaskRef, inherit_time: bool) {
                     )
                     .is_err()
                 {
-                    task.token.store(TOKEN_EMPTY, Ordering::Release);
                     task.set_wait_reason(WaitReason::None);
                     continue;
                 }

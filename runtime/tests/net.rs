@@ -371,9 +371,52 @@ fn a_deadline_set_while_a_read_waits_stops_it() {
         });
         conn.set_read_deadline(Some(Instant::now())).unwrap();
         let read = reader.join().unwrap();
-        done.send(()).unwrap();
+        let _ = done.send(()); // the rescue may have given up waiting already
         rescue.join().unwrap();
         assert_eq!(read, Err(io::ErrorKind::TimedOut));
+    });
+}
+
+/// Two reads wait on one socket: one in the poller, the other for its
+/// turn behind it, having read the deadline before its turn came. The
+/// setter's interrupt finds only the first one's token; the second sees
+/// the change once its own is in (`park_until_ready`'s `moved` check), so
+/// the deadline stops both.
+#[test]
+fn a_deadline_set_while_two_reads_wait_stops_both() {
+    RuntimeBuilder::new().run(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let conn = Arc::new(TcpStream::connect(listener.local_addr().unwrap()).unwrap());
+        let (mut peer, _) = listener.accept().unwrap();
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let conn = Arc::clone(&conn);
+                grt::go(move || (&*conn).read(&mut [0u8; 8]).map_err(|err| err.kind()))
+            })
+            .collect();
+        let deadline = Instant::now() + PATIENCE;
+        while !readers
+            .iter()
+            .all(|reader| reader.task().state() == grt::TaskState::Waiting)
+        {
+            assert!(Instant::now() < deadline, "the readers never both waited");
+            grt::yield_now();
+        }
+        // The rescue, as above: a byte for one read, the end for the other.
+        let (done, finished) = grt::chan::bounded::<()>(1);
+        let rescue = grt::go(move || {
+            if finished.recv_timeout(Duration::from_secs(5)).is_err() {
+                peer.write_all(b"rescue").unwrap();
+            }
+        });
+        conn.set_read_deadline(Some(Instant::now())).unwrap();
+        let reads: Vec<_> = readers.into_iter().map(|r| r.join().unwrap()).collect();
+        let _ = done.send(()); // the rescue may have given up waiting already
+        rescue.join().unwrap();
+        assert_eq!(
+            reads,
+            [Err(io::ErrorKind::TimedOut), Err(io::ErrorKind::TimedOut)]
+        );
     });
 }
 

@@ -311,10 +311,12 @@ impl<S: AsRawFd> Pollable<S> {
 
     /// Go's `SetReadDeadline`/`SetWriteDeadline`: calls in that direction
     /// fail with `TimedOut` once `deadline` has passed, if they have to
-    /// wait; `None` clears it. As in Go, it applies to a call already
-    /// waiting too: that call is woken, and waits again until the new
-    /// deadline, or fails if it has passed (a deadline in the past is how
-    /// one task stops another's blocked read).
+    /// wait; `None` clears it. As in Go, it applies to a task's call
+    /// already waiting too: that call is woken, and waits again until the
+    /// new deadline, or fails if it has passed (a deadline in the past is
+    /// how one task stops another's blocked read). A plain thread blocked
+    /// in `poll(2)` (outside the runtime) keeps the deadline it started
+    /// with.
     pub fn set_deadline(&self, interest: Interest, deadline: Option<Instant>) {
         let nanos = deadline.map_or(0, |d| {
             let since = d.saturating_duration_since(deadline_epoch()).as_nanos();
@@ -322,8 +324,9 @@ impl<S: AsRawFd> Pollable<S> {
             since.min(u128::from(u64::MAX - 1)) as u64 + 1
         });
         // SeqCst, as the slot's operations: a waiter woken by the interrupt
-        // below reads the new deadline, and one that arms after it was
-        // stored has read it already.
+        // below reads the new deadline, and one whose arm the interrupt
+        // missed sees the change in its `moved` check (netpoll.rs
+        // `park_until_ready`).
         self.deadlines[index(interest)].store(nanos, Ordering::SeqCst);
         if let Some(Ok(registration)) = self.registration.get() {
             if let Some(token) = registration.interrupt(interest) {

@@ -162,7 +162,7 @@ impl Headers {
     }
 
     /// The comma-separated elements of every field named `name`, trimmed
-    /// of spaces and tabs, empty ones skipped (RFC 9110 §5.6.1 lists:
+    /// of whitespace, empty ones skipped (RFC 9110 §5.6.1 lists:
     /// `Connection: a, , b`), and any that is not UTF-8 (no token is).
     pub fn tokens<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.get_all(name)
@@ -278,8 +278,9 @@ impl Headers {
     }
 }
 
-/// The elements of a comma-separated list value, trimmed of spaces and
-/// tabs (RFC 9110's optional whitespace), empty ones skipped.
+/// The elements of a comma-separated list value, trimmed of ASCII
+/// whitespace (RFC 9110's optional whitespace is spaces and tabs; a parsed
+/// value holds no other), empty ones skipped.
 fn list_elements(value: &[u8]) -> impl Iterator<Item = &[u8]> {
     value
         .split(|&b| b == b',')

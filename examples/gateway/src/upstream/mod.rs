@@ -7,8 +7,10 @@
 //!    within the connect timeout;
 //! 2. write the request head and stream the body, with
 //!    `Content-Length` if the body's length is known, chunked if not;
-//! 3. read the response head within the read timeout, skipping interim
-//!    1xx responses other than `101`;
+//! 3. read the response head: its first byte within the read timeout,
+//!    the whole head within the read timeout from that byte (nginx's
+//!    `proxy_read_timeout` bounds each read), skipping interim 1xx
+//!    responses other than `101`;
 //! 4. work out the response body's length (http/framing.rs) and whether
 //!    the connection can be reused after it.
 //!
@@ -56,9 +58,10 @@ pub struct UpstreamConfig {
     /// a backend on the same network either answers in milliseconds or is
     /// not there, so 5 s).
     pub connect_timeout: Duration,
-    /// For the response head after the request was sent, and between two
-    /// reads of the body (nginx's `proxy_read_timeout`, 60 s). Past it the
-    /// client gets 504.
+    /// For the response's first byte after the request was sent, for the
+    /// rest of its head from there, and between two reads of the body
+    /// (nginx's `proxy_read_timeout`, 60 s, which bounds each read). Past
+    /// it the client gets 504.
     pub read_timeout: Duration,
     /// For each write of the request (nginx's `proxy_send_timeout`, 60 s).
     pub write_timeout: Duration,
