@@ -420,6 +420,38 @@ fn a_deadline_set_while_two_reads_wait_stops_both() {
     });
 }
 
+/// A read's timeout runs from its first wait, however often that wait is
+/// woken with nothing to read (here by another task moving the deadline):
+/// a wake-up does not start the timeout over.
+#[test]
+fn a_wake_up_with_nothing_to_read_does_not_restart_the_timeout() {
+    RuntimeBuilder::new().run(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let conn = Arc::new(TcpStream::connect(listener.local_addr().unwrap()).unwrap());
+        let (mut peer, _) = listener.accept().unwrap();
+        let timeout = Duration::from_millis(300);
+        conn.set_read_timeout(Some(timeout)).unwrap();
+        // A short read first, so that the next one waits for readiness
+        // before it tries (the `drained` path of `stream_read`).
+        peer.write_all(b"x").unwrap();
+        assert_eq!((&*conn).read(&mut [0u8; 8]).unwrap(), 1);
+        let started = Instant::now();
+        let reader = {
+            let conn = Arc::clone(&conn);
+            grt::go(move || (&*conn).read(&mut [0u8; 8]).map_err(|err| err.kind()))
+        };
+        until_waiting_on_io(reader.task());
+        grt::time::sleep_until(started + timeout * 2 / 3);
+        conn.set_read_deadline(None).unwrap();
+        // Data comes after the timeout's end, but before the end of a
+        // timeout started over at the wake-up: a read that still waits
+        // gets it.
+        grt::time::sleep_until(started + timeout * 4 / 3);
+        peer.write_all(b"late").unwrap();
+        assert_eq!(reader.join().unwrap(), Err(io::ErrorKind::TimedOut));
+    });
+}
+
 /// ...and a deadline moved away lets the waiting read wait on.
 #[test]
 fn a_deadline_cleared_while_a_read_waits_lets_it_wait_on() {

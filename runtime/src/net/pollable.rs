@@ -114,20 +114,27 @@ impl<S: AsRawFd> Pollable<S> {
     /// waiting for `interest` readiness in between, until the direction's
     /// timeout or deadline (whichever is set and comes first) has passed;
     /// in non-blocking mode, just once.
-    pub fn io<R>(
+    pub fn io<R>(&self, interest: Interest, op: impl FnMut(&S) -> io::Result<R>) -> io::Result<R> {
+        self.io_within(interest, None, op)
+    }
+
+    /// [`io`](Self::io) for a call whose first wait may already have
+    /// happened: `timeout_end` is then `Some` (the end of the call's
+    /// timeout, from that wait), so that no retry starts the timeout over.
+    fn io_within<R>(
         &self,
         interest: Interest,
+        mut timeout_end: Option<Option<Instant>>,
         mut op: impl FnMut(&S) -> io::Result<R>,
     ) -> io::Result<R> {
         checkpoint();
         if self.nonblocking.load(Ordering::Relaxed) {
             return op(&self.io);
         }
-        // The end of the call's timeout, worked out at its first wait: a
-        // call that never has to wait (most, on a busy connection) never
-        // reads the clock. The standing deadline is read at every wait
-        // (`park`): another task may move it meanwhile.
-        let mut timeout_end = None;
+        // The end of the call's timeout is worked out at its first wait,
+        // if the caller has not: a call that never has to wait (most, on a
+        // busy connection) never reads the clock. The standing deadline is
+        // read at every wait (`park`): another task may move it meanwhile.
         loop {
             match op(&self.io) {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
@@ -173,15 +180,17 @@ impl<S: AsRawFd> Pollable<S> {
         consumes: bool,
         mut op: impl FnMut(&S) -> io::Result<usize>,
     ) -> io::Result<usize> {
+        let mut timeout_end = None;
         if len > 0 && self.drained.load(Ordering::Relaxed) {
             if !self.nonblocking.load(Ordering::Relaxed) {
                 self.drained.store(false, Ordering::Relaxed);
-                self.park(Interest::Read, self.call_deadline(Interest::Read)?)?;
+                let end = *timeout_end.insert(self.call_deadline(Interest::Read)?);
+                self.park(Interest::Read, end)?;
             } else if !self.read_readiness_seen() {
                 return Err(io::ErrorKind::WouldBlock.into());
             }
         }
-        let result = self.io(Interest::Read, &mut op);
+        let result = self.io_within(Interest::Read, timeout_end, &mut op);
         let drained = match &result {
             Ok(n) => consumes && *n > 0 && *n < len,
             Err(err) => err.kind() == io::ErrorKind::WouldBlock,
