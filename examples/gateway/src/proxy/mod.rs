@@ -126,11 +126,7 @@ impl ReverseProxy {
             .iter()
             .map(|backend| Arc::new(Upstream::new(backend.addr, config.clone())))
             .collect();
-        ReverseProxy::new(Targets::Balanced {
-            upstreams,
-            balancer: Arc::from(balancer),
-            hash_key,
-        })
+        ReverseProxy::new(Targets::balanced(upstreams, Arc::from(balancer), hash_key))
     }
 
     /// Adds a director, run after those already there.
@@ -221,7 +217,9 @@ impl ReverseProxy {
                 }
                 Err(failure) => {
                     tried.push(i);
-                    self.targets.finisher(i)(!failure.blames_backend());
+                    if let Some(done) = self.targets.finisher(i) {
+                        done(!failure.blames_backend());
+                    }
                     let retry = match failure {
                         Failure::Connect(_) => true,
                         Failure::Stale(_) => idempotent && req.body.bytes_read() == 0,
@@ -254,7 +252,9 @@ impl ReverseProxy {
         let mut response = if head.status == 101 {
             let switched = upgrade_type(&head.headers);
             let Some(protocol) = upgrade.filter(|&asked| switched.as_deref() == Some(asked)) else {
-                done(true);
+                if let Some(done) = done {
+                    done(true);
+                }
                 return Err(ProxyError::BadUpgrade(format!(
                     "asked for {upgrade:?}, the backend switched to {switched:?}"
                 )));
@@ -268,7 +268,9 @@ impl ReverseProxy {
                 body: Body::empty(),
                 upgrade: Some(Box::new(move |client| {
                     let clean = tunnel(client, backend, leftover);
-                    done(clean);
+                    if let Some(done) = done {
+                        done(clean);
+                    }
                 })),
                 close: false,
                 upstream: Some(info),
@@ -276,7 +278,7 @@ impl ReverseProxy {
         } else {
             remove_hop_by_hop(&mut head.headers);
             let len = upstream.body_len();
-            let body = upstream.into_body(Some(done));
+            let body = upstream.into_body(done);
             Response {
                 head,
                 body: Body::from_reader(body, len),

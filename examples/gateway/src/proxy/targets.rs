@@ -12,7 +12,7 @@
 use std::sync::Arc;
 
 use crate::balance::{Balancer, RequestKey};
-use crate::upstream::Upstream;
+use crate::upstream::{OnDone, Upstream};
 
 use super::hash_key::HashKey;
 
@@ -25,10 +25,33 @@ pub enum Targets {
         /// exchange after the proxy has returned.
         balancer: Arc<dyn Balancer>,
         hash_key: HashKey,
+        /// Per backend, the report of an exchange's end to `balancer`
+        /// (made by [`Targets::balanced`]).
+        finishers: Vec<OnDone>,
     },
 }
 
 impl Targets {
+    /// `upstreams` and the balancer that picks among them.
+    pub fn balanced(
+        upstreams: Vec<Arc<Upstream>>,
+        balancer: Arc<dyn Balancer>,
+        hash_key: HashKey,
+    ) -> Targets {
+        let finishers = (0..upstreams.len())
+            .map(|i| {
+                let balancer = Arc::clone(&balancer);
+                Arc::new(move |ok| balancer.finished(i, ok)) as OnDone
+            })
+            .collect();
+        Targets::Balanced {
+            upstreams,
+            balancer,
+            hash_key,
+            finishers,
+        }
+    }
+
     /// The backend to try next, `tried` being those already tried.
     pub fn pick(&self, key: &RequestKey<'_>, tried: &[usize]) -> Option<usize> {
         match self {
@@ -73,16 +96,14 @@ impl Targets {
         }
     }
 
-    /// The report to make when the exchange with backend `i` ends: a
-    /// closure that may outlive the proxy's call (module doc of
-    /// upstream/response_body.rs).
-    pub fn finisher(&self, i: usize) -> Box<dyn FnOnce(bool) + Send> {
-        match self.balancer() {
-            Some(balancer) => {
-                let balancer = Arc::clone(balancer);
-                Box::new(move |ok| balancer.finished(i, ok))
-            }
-            None => Box::new(|_| {}),
+    /// The report to make when the exchange with backend `i` ends, which
+    /// may outlive the proxy's call (module doc of
+    /// upstream/response_body.rs); `None` for a single host, which has no
+    /// balancer to tell.
+    pub fn finisher(&self, i: usize) -> Option<OnDone> {
+        match self {
+            Targets::Single(_) => None,
+            Targets::Balanced { finishers, .. } => Some(Arc::clone(&finishers[i])),
         }
     }
 }

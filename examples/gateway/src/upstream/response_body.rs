@@ -26,8 +26,10 @@ use grt::net::TcpStream;
 use super::Upstream;
 use crate::http::{BufConn, Decoder};
 
-/// Called once when the exchange ends, with whether the backend behaved.
-pub type OnDone = Box<dyn FnOnce(bool) + Send>;
+/// Told once when the exchange ends, with whether the backend behaved.
+/// Shared, not boxed per exchange: a proxy makes one per backend and
+/// hands out references (proxy/targets.rs).
+pub type OnDone = Arc<dyn Fn(bool) + Send + Sync>;
 
 /// A response body read from a backend connection (module doc).
 pub struct UpstreamBody {
