@@ -47,7 +47,8 @@
 //! scheduler from per-P heaps), [`sync`] (Mutex with Go's starvation mode,
 //! RwLock, Condvar, WaitGroup, Once, Semaphore), [`net`] (TCP, UDP and
 //! Unix sockets with std's API, parked on the epoll net poller:
-//! `netpoll.rs` and the `grt-netpoll` crate, Go's `netpoll`), and
+//! `netpoll.rs` and the `grt-netpoll` crate, Go's `netpoll`), [`signal`]
+//! (signals as channel values, Go's `signal.Notify`), and
 //! [`JoinHandle::join`]. When every task is blocked for good, the runtime
 //! says so and exits instead of hanging (`checkdead.rs`, Go's `checkdead`).
 //!
@@ -99,6 +100,7 @@ mod run_queue;
 mod runtime;
 mod sched;
 mod schedule;
+pub mod signal;
 mod spawn;
 mod stack;
 mod stats;

@@ -28,7 +28,7 @@
 //! | `http.rs` | reading a request head within limits, writing a response | Go's `net/http` |
 //! | `upgrade.rs` | the WebSocket handshake and the origin check | `Upgrader.Upgrade`, `checkSameOrigin` |
 //! | `server.rs` | accept loop, routing, graceful shutdown | `main.go`, `serveHome` |
-//! | `signal.rs` | Ctrl-C as a channel | `signal.Notify` |
+//! | `signal.rs` | Ctrl-C as a channel (through `grt::signal`), and a second one | `signal.Notify` |
 //! | `config.rs` | every limit and timing, gorilla's by default | the constants in `client.go` |
 //! | `home.html` | the page | `home.html` |
 //!

@@ -118,7 +118,7 @@ fn main() -> ExitCode {
         eprintln!("chat: {err}");
         return ExitCode::FAILURE;
     }
-    // Before grt::run starts any thread (src/signal.rs says why).
+    // Before grt::run starts any thread (grt::signal says why).
     let interrupts = match grt_chat::signal::notify() {
         Ok(interrupts) => interrupts,
         Err(err) => {
@@ -145,6 +145,7 @@ fn main() -> ExitCode {
                     "chat: signal {signal}: saying goodbye to {} clients in {} rooms",
                     stats.hub.clients, stats.hub.rooms
                 );
+                grt_chat::signal::exit_on_second(interrupts, "chat");
                 stopper.shutdown();
             }
         });

@@ -63,7 +63,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // Before grt::run starts any thread (src/signal.rs says why).
+    // Before grt::run starts any thread (grt::signal says why).
     let signals = match signal::notify() {
         Ok(signals) => signals,
         Err(err) => {
@@ -87,9 +87,14 @@ fn main() -> ExitCode {
         if let Some(admin) = running.admin_addr() {
             eprintln!("gateway: admin on http://{admin}");
         }
-        let stop = loop {
-            match signals.recv() {
-                Ok(Signal::Hangup) => match running.reload_from(&args.config) {
+        let stop = 'serve: loop {
+            let Ok(raw) = signals.recv() else {
+                // The signal thread is gone; nothing will stop us but this.
+                break "no more signals".to_string();
+            };
+            let mut signal = Signal::from_raw(raw);
+            while signal == Some(Signal::Hangup) {
+                match running.reload_from(&args.config) {
                     Ok(()) => eprintln!(
                         "gateway: SIGHUP: reloaded {}: {} route(s)",
                         args.config.display(),
@@ -98,12 +103,34 @@ fn main() -> ExitCode {
                     Err(err) => eprintln!(
                         "gateway: SIGHUP: reload refused, keeping the running configuration: {err}"
                     ),
-                },
-                Ok(stop) => break stop.to_string(),
-                // The signal thread is gone; nothing will stop us but this.
-                Err(_) => break "no more signals".to_string(),
+                }
+                // SIGHUPs that came during the reload fold into one more,
+                // which reads the file as it is now; a stop among them
+                // wins.
+                signal = None;
+                while let Ok(raw) = signals.try_recv() {
+                    match Signal::from_raw(raw) {
+                        Some(Signal::Hangup) => signal = Some(Signal::Hangup),
+                        Some(stop) => break 'serve stop.to_string(),
+                        None => {}
+                    }
+                }
+            }
+            if let Some(stop) = signal {
+                break stop.to_string();
             }
         };
+        // While the shutdown drains, a second stop ends the process at
+        // once (signal.rs); reloads are over.
+        grt::go(move || {
+            while let Ok(raw) = signals.recv() {
+                if let Some(stop @ (Signal::Interrupt | Signal::Terminate)) = Signal::from_raw(raw)
+                {
+                    eprintln!("gateway: second {stop}, exiting now");
+                    std::process::exit(128 + raw);
+                }
+            }
+        });
         let timeout = running.shutdown_timeout();
         eprintln!(
             "gateway: {stop}: shutting down, waiting up to {timeout:?} for {} connection(s)",

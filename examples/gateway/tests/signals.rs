@@ -208,3 +208,39 @@ fn sighup_reloads_the_file_and_refuses_a_bad_one() {
         assert_eq!(gateway.wait().code(), Some(0));
     });
 }
+
+#[test]
+fn a_second_stop_while_draining_exits_at_once_with_128_plus_the_signal() {
+    run(|| {
+        let (arrived_tx, arrived) = chan::unbounded::<()>();
+        let (release, released) = chan::unbounded::<()>();
+        let backend = Backend::start(move |_| {
+            let _ = arrived_tx.send(());
+            let _ = released.recv();
+            Reply::ok("too late")
+        });
+        let path = write(
+            "second.toml",
+            &one_route(&[backend.addr], "").replacen(
+                "[[route]]",
+                "shutdown_timeout = \"60s\"\n[[route]]",
+                1,
+            ),
+        );
+        let mut gateway = Gateway::start(&path);
+        let mut busy = Client::connect(gateway.addr);
+        busy.send(b"GET /slow HTTP/1.1\r\nHost: h\r\n\r\n");
+        arrived.recv().unwrap();
+
+        gateway.signal(libc::SIGTERM);
+        gateway.wait_for("shutting down");
+        // A reload asked for now is not a stop: the drain goes on...
+        gateway.signal(libc::SIGHUP);
+        // ...until the operator insists.
+        gateway.signal(libc::SIGINT);
+        let line = gateway.wait_for("exiting now");
+        assert_eq!(line, "gateway: second SIGINT, exiting now");
+        assert_eq!(gateway.wait().code(), Some(128 + libc::SIGINT));
+        drop(release);
+    });
+}

@@ -50,8 +50,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    // Before grt::run starts any thread (examples/chat/src/signal.rs says
-    // why).
+    // Before grt::run starts any thread (grt::signal says why).
     let interrupts = match grt_chat::signal::notify() {
         Ok(interrupts) => interrupts,
         Err(err) => {
@@ -79,6 +78,7 @@ fn main() -> ExitCode {
                 "showcase: signal {signal}: closing the gateway, then saying goodbye to \
                  {clients} client(s) on the hubs"
             );
+            grt_chat::signal::exit_on_second(interrupts, "showcase");
         }
         match showcase.shutdown() {
             0 => println!("showcase: stopped"),
