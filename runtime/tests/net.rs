@@ -347,28 +347,45 @@ fn until_waiting_on_io(task: &grt::TaskHandle) {
     }
 }
 
+/// A connected TCP pair: ours, shared so that tasks can read it while
+/// another sets its deadlines, and the peer.
+fn shared_connection() -> (Arc<TcpStream>, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let conn = Arc::new(TcpStream::connect(listener.local_addr().unwrap()).unwrap());
+    let (peer, _) = listener.accept().unwrap();
+    (conn, peer)
+}
+
+/// A task reading `conn` once, with the error kind if it fails.
+fn reader(conn: &Arc<TcpStream>) -> grt::JoinHandle<Result<usize, io::ErrorKind>> {
+    let conn = Arc::clone(conn);
+    grt::go(move || (&*conn).read(&mut [0u8; 8]).map_err(|err| err.kind()))
+}
+
+/// For tests whose failure is a read that waits for ever: unless told
+/// (by sending on the returned channel) within 5 s that the reads ended,
+/// the task writes to `peer` and then closes it, so a read that missed
+/// what the test did ends with data instead of hanging, and the test's
+/// assertion says what went wrong.
+fn rescue(mut peer: TcpStream) -> (grt::chan::Sender<()>, grt::JoinHandle<()>) {
+    let (done, finished) = grt::chan::bounded::<()>(1);
+    let task = grt::go(move || {
+        if finished.recv_timeout(Duration::from_secs(5)).is_err() {
+            peer.write_all(b"rescue").unwrap();
+        }
+    });
+    (done, task)
+}
+
 /// As in Go, a deadline applies to a call already waiting: a deadline in
 /// the past, set by another task, is how a blocked read is stopped.
 #[test]
 fn a_deadline_set_while_a_read_waits_stops_it() {
     RuntimeBuilder::new().run(|| {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let conn = Arc::new(TcpStream::connect(listener.local_addr().unwrap()).unwrap());
-        let (mut peer, _) = listener.accept().unwrap();
-        let reader = {
-            let conn = Arc::clone(&conn);
-            grt::go(move || (&*conn).read(&mut [0u8; 8]).map_err(|err| err.kind()))
-        };
+        let (conn, peer) = shared_connection();
+        let reader = reader(&conn);
         until_waiting_on_io(reader.task());
-        // Were the deadline not seen, the read would end only when the
-        // peer sends something: so it does, if the read is still waiting
-        // after a while, and the assertion below fails.
-        let (done, finished) = grt::chan::bounded::<()>(1);
-        let rescue = grt::go(move || {
-            if finished.recv_timeout(Duration::from_secs(5)).is_err() {
-                peer.write_all(b"rescue").unwrap();
-            }
-        });
+        let (done, rescue) = rescue(peer);
         conn.set_read_deadline(Some(Instant::now())).unwrap();
         let read = reader.join().unwrap();
         let _ = done.send(()); // the rescue may have given up waiting already
@@ -385,15 +402,8 @@ fn a_deadline_set_while_a_read_waits_stops_it() {
 #[test]
 fn a_deadline_set_while_two_reads_wait_stops_both() {
     RuntimeBuilder::new().run(|| {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let conn = Arc::new(TcpStream::connect(listener.local_addr().unwrap()).unwrap());
-        let (mut peer, _) = listener.accept().unwrap();
-        let readers: Vec<_> = (0..2)
-            .map(|_| {
-                let conn = Arc::clone(&conn);
-                grt::go(move || (&*conn).read(&mut [0u8; 8]).map_err(|err| err.kind()))
-            })
-            .collect();
+        let (conn, peer) = shared_connection();
+        let readers = [reader(&conn), reader(&conn)];
         let deadline = Instant::now() + PATIENCE;
         while !readers
             .iter()
@@ -402,13 +412,8 @@ fn a_deadline_set_while_two_reads_wait_stops_both() {
             assert!(Instant::now() < deadline, "the readers never both waited");
             grt::yield_now();
         }
-        // The rescue, as above: a byte for one read, the end for the other.
-        let (done, finished) = grt::chan::bounded::<()>(1);
-        let rescue = grt::go(move || {
-            if finished.recv_timeout(Duration::from_secs(5)).is_err() {
-                peer.write_all(b"rescue").unwrap();
-            }
-        });
+        // Data for one read if the deadline is missed, the end for the other.
+        let (done, rescue) = rescue(peer);
         conn.set_read_deadline(Some(Instant::now())).unwrap();
         let reads: Vec<_> = readers.into_iter().map(|r| r.join().unwrap()).collect();
         let _ = done.send(()); // the rescue may have given up waiting already
@@ -426,9 +431,7 @@ fn a_deadline_set_while_two_reads_wait_stops_both() {
 #[test]
 fn a_wake_up_with_nothing_to_read_does_not_restart_the_timeout() {
     RuntimeBuilder::new().run(|| {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let conn = Arc::new(TcpStream::connect(listener.local_addr().unwrap()).unwrap());
-        let (mut peer, _) = listener.accept().unwrap();
+        let (conn, mut peer) = shared_connection();
         let timeout = Duration::from_millis(300);
         conn.set_read_timeout(Some(timeout)).unwrap();
         // A short read first, so that the next one waits for readiness
@@ -436,10 +439,7 @@ fn a_wake_up_with_nothing_to_read_does_not_restart_the_timeout() {
         peer.write_all(b"x").unwrap();
         assert_eq!((&*conn).read(&mut [0u8; 8]).unwrap(), 1);
         let started = Instant::now();
-        let reader = {
-            let conn = Arc::clone(&conn);
-            grt::go(move || (&*conn).read(&mut [0u8; 8]).map_err(|err| err.kind()))
-        };
+        let reader = reader(&conn);
         until_waiting_on_io(reader.task());
         grt::time::sleep_until(started + timeout * 2 / 3);
         conn.set_read_deadline(None).unwrap();
@@ -456,9 +456,7 @@ fn a_wake_up_with_nothing_to_read_does_not_restart_the_timeout() {
 #[test]
 fn a_deadline_cleared_while_a_read_waits_lets_it_wait_on() {
     RuntimeBuilder::new().run(|| {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let conn = Arc::new(TcpStream::connect(listener.local_addr().unwrap()).unwrap());
-        let (mut peer, _) = listener.accept().unwrap();
+        let (conn, mut peer) = shared_connection();
         let first = Instant::now() + Duration::from_millis(30);
         conn.set_read_deadline(Some(first)).unwrap();
         let reader = {
