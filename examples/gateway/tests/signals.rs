@@ -106,9 +106,16 @@ impl Drop for Gateway {
     }
 }
 
-#[test]
-fn sigterm_lets_a_request_finish_refuses_new_connections_and_exits_0() {
-    run(|| {
+/// A backend whose `/slow` answers "slow done" only once released (it
+/// says when such a request has arrived), and anything else "fast".
+struct SlowBackend {
+    backend: Backend,
+    arrived: chan::Receiver<()>,
+    release: chan::Sender<()>,
+}
+
+impl SlowBackend {
+    fn start() -> SlowBackend {
         let (arrived_tx, arrived) = chan::unbounded::<()>();
         let (release, released) = chan::unbounded::<()>();
         let backend = Backend::start(move |req| {
@@ -120,14 +127,31 @@ fn sigterm_lets_a_request_finish_refuses_new_connections_and_exits_0() {
                 Reply::ok("fast")
             }
         });
-        let path = write(
-            "sigterm.toml",
-            &one_route(&[backend.addr], "").replacen(
+        SlowBackend {
+            backend,
+            arrived,
+            release,
+        }
+    }
+
+    /// A configuration file `name` routing to it, draining for up to `drain`.
+    fn config(&self, name: &str, drain: &str) -> PathBuf {
+        write(
+            name,
+            &one_route(&[self.backend.addr], "").replacen(
                 "[[route]]",
-                "shutdown_timeout = \"20s\"\n[[route]]",
+                &format!("shutdown_timeout = \"{drain}\"\n[[route]]"),
                 1,
             ),
-        );
+        )
+    }
+}
+
+#[test]
+fn sigterm_lets_a_request_finish_refuses_new_connections_and_exits_0() {
+    run(|| {
+        let slow = SlowBackend::start();
+        let path = slow.config("sigterm.toml", "20s");
         let mut gateway = Gateway::start(&path);
         let addr = gateway.addr;
 
@@ -135,7 +159,7 @@ fn sigterm_lets_a_request_finish_refuses_new_connections_and_exits_0() {
         assert_eq!(idle.get("/fast").text(), "fast");
         let mut busy = Client::connect(addr);
         busy.send(b"GET /slow HTTP/1.1\r\nHost: h\r\n\r\n");
-        arrived.recv().unwrap();
+        slow.arrived.recv().unwrap();
 
         gateway.signal(libc::SIGTERM);
         let line = gateway.wait_for("shutting down");
@@ -147,7 +171,7 @@ fn sigterm_lets_a_request_finish_refuses_new_connections_and_exits_0() {
         let refused = TcpStream::connect(addr).err().map(|err| err.kind());
         assert_eq!(refused, Some(ErrorKind::ConnectionRefused));
 
-        release.send(()).unwrap();
+        slow.release.send(()).unwrap();
         let got = busy.response();
         assert_eq!((got.status, got.text().as_str()), (200, "slow done"));
         assert_eq!(got.header("connection"), Some("close"));
@@ -212,25 +236,12 @@ fn sighup_reloads_the_file_and_refuses_a_bad_one() {
 #[test]
 fn a_second_stop_while_draining_exits_at_once_with_128_plus_the_signal() {
     run(|| {
-        let (arrived_tx, arrived) = chan::unbounded::<()>();
-        let (release, released) = chan::unbounded::<()>();
-        let backend = Backend::start(move |_| {
-            let _ = arrived_tx.send(());
-            let _ = released.recv();
-            Reply::ok("too late")
-        });
-        let path = write(
-            "second.toml",
-            &one_route(&[backend.addr], "").replacen(
-                "[[route]]",
-                "shutdown_timeout = \"60s\"\n[[route]]",
-                1,
-            ),
-        );
+        let slow = SlowBackend::start();
+        let path = slow.config("second.toml", "60s");
         let mut gateway = Gateway::start(&path);
         let mut busy = Client::connect(gateway.addr);
         busy.send(b"GET /slow HTTP/1.1\r\nHost: h\r\n\r\n");
-        arrived.recv().unwrap();
+        slow.arrived.recv().unwrap();
 
         gateway.signal(libc::SIGTERM);
         gateway.wait_for("shutting down");
@@ -241,6 +252,5 @@ fn a_second_stop_while_draining_exits_at_once_with_128_plus_the_signal() {
         let line = gateway.wait_for("exiting now");
         assert_eq!(line, "gateway: second SIGINT, exiting now");
         assert_eq!(gateway.wait().code(), Some(128 + libc::SIGINT));
-        drop(release);
     });
 }
