@@ -1,7 +1,7 @@
 //! bench-all: the whole comparison in one command, and one page that sums
 //! it up.
 //!
-//!     cargo run --release -p grt-benches --bin bench-all              # everything: ~30 min
+//!     cargo run --release -p grt-benches --bin bench-all              # everything: ~15 min
 //!     cargo run --release -p grt-benches --bin bench-all -- --quick   # smoke: a couple of minutes
 //!
 //! It runs the parts one after the other, each as a child process (a part
