@@ -150,13 +150,7 @@ impl std::error::Error for ConfigError {}
 /// the chat's timings: `chat`, and `chat-tokio` in benches, whose command
 /// line is the part of `chat`'s that `chat-load` uses.
 pub fn parse_wait(text: &str) -> Result<Duration, String> {
-    let split = text
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration like 60s or 500ms"))?;
+    let (number, unit) = number_and_unit(text, "a duration like 60s or 500ms")?;
     let seconds = match unit {
         "ms" => number / 1000.0,
         "s" | "" => number,
@@ -164,6 +158,20 @@ pub fn parse_wait(text: &str) -> Result<Duration, String> {
         _ => return Err(format!("unknown unit {unit:?}: use ms, s or m")),
     };
     Duration::try_from_secs_f64(seconds).map_err(|err| format!("{text:?}: {err}"))
+}
+
+/// `text` split into its number and the unit that follows it (`"1.5ms"`:
+/// 1.5 and `"ms"`), for the command-line time parsers, each with its own
+/// units; `what` names the expected form in the error.
+pub fn number_and_unit<'a>(text: &'a str, what: &str) -> Result<(f64, &'a str), String> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not {what}"))?;
+    Ok((number, unit))
 }
 
 #[cfg(test)]

@@ -96,7 +96,7 @@ pub use client::{
     close_frame, websocket_config, Client, ClientId, Control, Farewell, Goodbye, Refused,
     SendQueue, CONTROL_QUEUE,
 };
-pub use config::{parse_wait, Config, ConfigError};
+pub use config::{number_and_unit, parse_wait, Config, ConfigError};
 pub use hub::{Hub, HubStats, POST_QUEUE};
 pub use read_pump::{ending_for, tidy, Ending};
 pub use room::Rooms;

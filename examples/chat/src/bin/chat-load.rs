@@ -733,13 +733,7 @@ fn mib(bytes: u64) -> String {
 
 /// `--interval`: a number and a unit (`500us`, `1ms`, `0.5s`), or `0`.
 fn parse_interval(text: &str) -> Result<Duration, String> {
-    let split = text
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a time like 1ms"))?;
+    let (number, unit) = grt_chat::number_and_unit(text, "a time like 1ms")?;
     let seconds = match unit {
         "us" | "µs" => number / 1e6,
         "ms" => number / 1e3,
