@@ -236,11 +236,11 @@ pub(crate) fn write_response(
     // the body it would have had.
     let keeps_length = no_body && status >= 200 && status != 204;
     let (kind, length) = if no_body {
-        let length = response
-            .body
-            .len()
-            .filter(|&len| len > 0 && is_head && !headers.contains("content-length"));
-        (BodyKind::Empty, length.filter(|_| keeps_length))
+        // A HEAD answer without the sender's length gets the body's, if known.
+        let length = response.body.len().filter(|&len| {
+            keeps_length && is_head && len > 0 && !headers.contains("content-length")
+        });
+        (BodyKind::Empty, length)
     } else {
         match response.body.len() {
             Some(0) => (BodyKind::Empty, Some(0)),
@@ -387,6 +387,14 @@ mod tests {
             1,
         );
         assert_eq!(lines(&head), ["Content-Length: 10"]);
+        // A HEAD answer without one gets the body's, when it is known.
+        let with_body = || {
+            let mut response = Response::new(200);
+            response.body = Body::from_bytes("abc");
+            response
+        };
+        let (head, _) = written(with_body, true, 1);
+        assert_eq!(lines(&head), ["Content-Length: 3"]);
         // 204 and 1xx have no length at all.
         let (head, _) = written(
             || Response::new(204).with_header("Content-Length", "10"),
