@@ -10,30 +10,12 @@ use std::io::ErrorKind;
 use std::time::{Duration, Instant};
 
 use common::*;
-use grt::chan;
 use grt::net::TcpStream;
-
-/// A backend whose `/slow` requests say they arrived, then wait for the
-/// test to let them go; anything else answers at once.
-fn gated_backend() -> (Backend, chan::Receiver<()>, chan::Sender<()>) {
-    let (arrived_tx, arrived) = chan::unbounded::<()>();
-    let (release, released) = chan::unbounded::<()>();
-    let backend = Backend::start(move |req| {
-        if req.target == "/slow" {
-            let _ = arrived_tx.send(());
-            let _ = released.recv();
-            Reply::ok("slow done")
-        } else {
-            Reply::ok("fast")
-        }
-    });
-    (backend, arrived, release)
-}
 
 #[test]
 fn requests_in_flight_finish_idle_connections_close_new_ones_are_refused() {
     run(|| {
-        let (backend, arrived, release) = gated_backend();
+        let (backend, arrived, release) = Backend::gated();
         let gw = gateway(&one_route(&[backend.addr], ""));
         let addr = gw.server.local_addr();
 
@@ -77,7 +59,7 @@ fn requests_in_flight_finish_idle_connections_close_new_ones_are_refused() {
 #[test]
 fn a_request_that_outlasts_the_timeout_is_cut() {
     run(|| {
-        let (backend, arrived, release) = gated_backend();
+        let (backend, arrived, release) = Backend::gated();
         let gw = gateway(&one_route(&[backend.addr], ""));
         let mut busy = Client::connect(gw.server.local_addr());
         busy.send(b"GET /slow HTTP/1.1\r\nHost: h\r\n\r\n");

@@ -106,52 +106,24 @@ impl Drop for Gateway {
     }
 }
 
-/// A backend whose `/slow` answers "slow done" only once released (it
-/// says when such a request has arrived), and anything else "fast".
-struct SlowBackend {
-    backend: Backend,
-    arrived: chan::Receiver<()>,
-    release: chan::Sender<()>,
-}
-
-impl SlowBackend {
-    fn start() -> SlowBackend {
-        let (arrived_tx, arrived) = chan::unbounded::<()>();
-        let (release, released) = chan::unbounded::<()>();
-        let backend = Backend::start(move |req| {
-            if req.target == "/slow" {
-                let _ = arrived_tx.send(());
-                let _ = released.recv();
-                Reply::ok("slow done")
-            } else {
-                Reply::ok("fast")
-            }
-        });
-        SlowBackend {
-            backend,
-            arrived,
-            release,
-        }
-    }
-
-    /// A configuration file `name` routing to it, draining for up to `drain`.
-    fn config(&self, name: &str, drain: &str) -> PathBuf {
-        write(
-            name,
-            &one_route(&[self.backend.addr], "").replacen(
-                "[[route]]",
-                &format!("shutdown_timeout = \"{drain}\"\n[[route]]"),
-                1,
-            ),
-        )
-    }
+/// A configuration file `name` routing to `backend`, draining for up to
+/// `drain`.
+fn draining_config(backend: &Backend, name: &str, drain: &str) -> PathBuf {
+    write(
+        name,
+        &one_route(&[backend.addr], "").replacen(
+            "[[route]]",
+            &format!("shutdown_timeout = \"{drain}\"\n[[route]]"),
+            1,
+        ),
+    )
 }
 
 #[test]
 fn sigterm_lets_a_request_finish_refuses_new_connections_and_exits_0() {
     run(|| {
-        let slow = SlowBackend::start();
-        let path = slow.config("sigterm.toml", "20s");
+        let (backend, arrived, release) = Backend::gated();
+        let path = draining_config(&backend, "sigterm.toml", "20s");
         let mut gateway = Gateway::start(&path);
         let addr = gateway.addr;
 
@@ -159,7 +131,7 @@ fn sigterm_lets_a_request_finish_refuses_new_connections_and_exits_0() {
         assert_eq!(idle.get("/fast").text(), "fast");
         let mut busy = Client::connect(addr);
         busy.send(b"GET /slow HTTP/1.1\r\nHost: h\r\n\r\n");
-        slow.arrived.recv().unwrap();
+        arrived.recv().unwrap();
 
         gateway.signal(libc::SIGTERM);
         let line = gateway.wait_for("shutting down");
@@ -171,7 +143,7 @@ fn sigterm_lets_a_request_finish_refuses_new_connections_and_exits_0() {
         let refused = TcpStream::connect(addr).err().map(|err| err.kind());
         assert_eq!(refused, Some(ErrorKind::ConnectionRefused));
 
-        slow.release.send(()).unwrap();
+        release.send(()).unwrap();
         let got = busy.response();
         assert_eq!((got.status, got.text().as_str()), (200, "slow done"));
         assert_eq!(got.header("connection"), Some("close"));
@@ -236,12 +208,12 @@ fn sighup_reloads_the_file_and_refuses_a_bad_one() {
 #[test]
 fn a_second_stop_while_draining_exits_at_once_with_128_plus_the_signal() {
     run(|| {
-        let slow = SlowBackend::start();
-        let path = slow.config("second.toml", "60s");
+        let (backend, arrived, _release) = Backend::gated();
+        let path = draining_config(&backend, "second.toml", "60s");
         let mut gateway = Gateway::start(&path);
         let mut busy = Client::connect(gateway.addr);
         busy.send(b"GET /slow HTTP/1.1\r\nHost: h\r\n\r\n");
-        slow.arrived.recv().unwrap();
+        arrived.recv().unwrap();
 
         gateway.signal(libc::SIGTERM);
         gateway.wait_for("shutting down");

@@ -173,6 +173,24 @@ impl Backend {
         Backend::start(|_| Reply::ok("hello"))
     }
 
+    /// A backend whose `/slow` requests say they arrived (the receiver),
+    /// then wait for the test to let them go (the sender) and answer
+    /// "slow done"; anything else answers "fast" at once.
+    pub fn gated() -> (Backend, grt::chan::Receiver<()>, grt::chan::Sender<()>) {
+        let (arrived_tx, arrived) = grt::chan::unbounded::<()>();
+        let (release, released) = grt::chan::unbounded::<()>();
+        let backend = Backend::start(move |req| {
+            if req.target == "/slow" {
+                let _ = arrived_tx.send(());
+                let _ = released.recv();
+                Reply::ok("slow done")
+            } else {
+                Reply::ok("fast")
+            }
+        });
+        (backend, arrived, release)
+    }
+
     pub fn seen(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
     }
