@@ -9,6 +9,12 @@
 //! stream, which is why a connection is only ever read through its
 //! `BufConn` and why [`BufConn::into_parts`] hands the leftover out.
 //!
+//! The buffer starts at [`FIRST_BUFFER`] bytes, Go's `bufio` default, and
+//! grows only when a head does not fit, up to the limit it was made with:
+//! a keep-alive connection holds on to its buffer for its whole life, and
+//! at a few hundred bytes per head, a buffer of the limit's size (16 KiB)
+//! would be mostly zeroed pages held per connection.
+//!
 //! Large reads skip the buffer: when it is empty and the caller's buffer
 //! is at least as large as ours, the socket reads straight into the
 //! caller's (as `bufio.Reader.Read` does), so streaming a body costs no
@@ -70,10 +76,15 @@ const HEAD_ROOM: usize = 512;
 /// head: encode.rs) is given back rather than kept with the connection.
 const HEAD_BUFFER_KEPT: usize = 4096;
 
+/// The buffer a connection starts with (module doc).
+const FIRST_BUFFER: usize = 4096;
+
 /// A connection `S` read through a buffer (module doc).
 pub struct BufConn<S> {
     io: S,
-    buf: Box<[u8]>,
+    buf: Vec<u8>,
+    /// How large `buf` may grow.
+    limit: usize,
     /// `buf[start..end]` holds bytes read but not yet consumed.
     start: usize,
     end: usize,
@@ -82,12 +93,14 @@ pub struct BufConn<S> {
 }
 
 impl<S: Read> BufConn<S> {
-    /// Wraps `io` with a buffer of `capacity` bytes, which bounds how much
-    /// a single [`fill`](Self::fill) can gather (and so the largest head).
-    pub fn new(io: S, capacity: usize) -> BufConn<S> {
+    /// Wraps `io` with a buffer that may grow to `limit` bytes, which
+    /// bounds how much [`fill`](Self::fill) can gather (and so the
+    /// largest head).
+    pub fn new(io: S, limit: usize) -> BufConn<S> {
         BufConn {
             io,
-            buf: vec![0u8; capacity].into_boxed_slice(),
+            buf: vec![0u8; limit.min(FIRST_BUFFER)],
+            limit,
             start: 0,
             end: 0,
             out: Vec::new(),
@@ -134,14 +147,15 @@ impl<S: Read> BufConn<S> {
         }
     }
 
-    /// Whether the buffer holds as much as it can.
+    /// Whether the buffer holds as much as it can ever hold.
     pub fn is_full(&self) -> bool {
-        self.end - self.start == self.buf.len()
+        self.end - self.start == self.limit
     }
 
     /// Reads more bytes after those buffered (moving those to the front
-    /// first if they do not leave room). Returns how many came: 0 means
-    /// end of stream. Fails if the buffer is already full.
+    /// first if they do not leave room, or growing the buffer if they
+    /// fill it). Returns how many came: 0 means end of stream. Fails if
+    /// the buffer is already full.
     pub fn fill(&mut self) -> io::Result<usize> {
         if self.is_full() {
             return Err(io::Error::new(
@@ -150,9 +164,14 @@ impl<S: Read> BufConn<S> {
             ));
         }
         if self.end == self.buf.len() {
-            self.buf.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
+            if self.start == 0 {
+                let grown = (2 * self.buf.len()).min(self.limit);
+                self.buf.resize(grown, 0);
+            } else {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            }
         }
         loop {
             match self.io.read(&mut self.buf[self.end..]) {
@@ -197,6 +216,19 @@ mod tests {
         let mut rest = String::new();
         conn.read_to_string(&mut rest).unwrap();
         assert_eq!(rest, "body");
+    }
+
+    #[test]
+    fn grows_to_its_limit_for_a_long_head_and_no_further() {
+        let long = vec![b'x'; FIRST_BUFFER * 3];
+        let mut conn = BufConn::new(&long[..], FIRST_BUFFER * 3);
+        let mut gathered = 0;
+        while !conn.is_full() {
+            gathered += conn.fill().unwrap();
+        }
+        assert_eq!(gathered, FIRST_BUFFER * 3);
+        assert_eq!(conn.buffered(), &long[..]);
+        assert!(conn.fill().is_err());
     }
 
     #[test]
