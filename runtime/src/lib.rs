@@ -103,6 +103,7 @@ mod schedule;
 pub mod signal;
 mod spawn;
 mod stack;
+mod stack_pool;
 mod stats;
 pub mod sync;
 mod sysmon;

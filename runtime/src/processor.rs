@@ -168,12 +168,13 @@ impl Processor {
     /// Takes back the stack of a task that ended. Stacks of another size are
     /// unmapped; default ones are cached as they are, still warm, for the
     /// next task this P starts. When the cache is full, half of it moves to
-    /// the shared pool, and only there do stacks shed their deep pages:
-    /// a `madvise` per task exit would cost more than the rest of a spawn
-    /// (measured on 2 cores: spawn-and-join of 100,000 tasks went from
-    /// 1.4–3.4 µs to 0.3–0.8 µs per task when it was taken off this path;
-    /// docs/benchmarks.md), and a P's cache holds at most
-    /// `STACK_CACHE_MAX` stacks, so what it keeps committed is bounded.
+    /// the shared pool, and only there, once they have sat a while, do
+    /// stacks shed their deep pages (stack_pool.rs): a `madvise` per task
+    /// exit would cost more than the rest of a spawn (measured on 2 cores:
+    /// spawn-and-join of 100,000 tasks went from 1.4–3.4 µs to 0.3–0.8 µs
+    /// per task when it was taken off this path; docs/benchmarks.md), and
+    /// a P's cache holds at most `STACK_CACHE_MAX` stacks, so what it keeps
+    /// committed is bounded.
     ///
     /// # Safety
     /// The caller's M holds this P.
@@ -185,7 +186,7 @@ impl Processor {
         let cache = unsafe { &mut self.local().stacks };
         cache.push(stack);
         if cache.len() >= STACK_CACHE_MAX {
-            sched.stack_pool_give(cache.split_off(STACK_CACHE_MAX / 2));
+            sched.stack_pool.give(cache.split_off(STACK_CACHE_MAX / 2));
         }
     }
 }
@@ -194,7 +195,7 @@ impl Processor {
 /// from the shared pool, or that many fresh ones in one reservation.
 fn refill(sched: &Sched, cache: &mut Vec<Stack>) -> io::Result<()> {
     if cache.is_empty() {
-        cache.extend(sched.stack_pool_take(STACK_CACHE_MAX / 2));
+        cache.extend(sched.stack_pool.take(STACK_CACHE_MAX / 2));
     }
     if cache.is_empty() {
         cache.extend(Stack::reserve(

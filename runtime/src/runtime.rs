@@ -304,7 +304,7 @@ fn release_leftover_tasks(sched: &Sched) {
         // SAFETY: every M has exited, so no one else holds this P.
         drop(std::mem::take(unsafe { &mut p.local().stacks }));
     }
-    drop(std::mem::take(&mut *sched.stack_pool.lock()));
+    sched.stack_pool.clear();
 }
 
 fn env_usize(name: &str) -> Option<usize> {

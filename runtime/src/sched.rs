@@ -24,16 +24,10 @@ use grt_netpoll::Poller;
 use crate::machine::{MachineShared, MachineThread};
 use crate::processor::{self, Processor};
 use crate::run_queue;
-use crate::stack::Stack;
+use crate::stack_pool::StackPool;
 use crate::sysmon::SysmonNote;
 use crate::task::{TaskId, TaskRef};
 use crate::trace::timeline::Timeline;
-
-/// Stacks the runtime-wide pool keeps for Ps whose caches run dry; beyond
-/// this a spilled stack is unmapped. Go's global `stackpool` is unbounded
-/// until GC frees spans; we bound it so a burst of a million tasks does not
-/// pin a million stacks after it ends.
-const STACK_POOL_MAX: usize = 1024;
 
 /// What `sched.lock` protects.
 pub struct Locked {
@@ -68,7 +62,7 @@ pub struct Sched {
     /// The stack size tasks get unless their builder says otherwise.
     pub default_stack_size: usize,
     /// Spare default-size stacks shared by all Ps (Go's `stackpool`).
-    pub stack_pool: Mutex<Vec<Stack>>,
+    pub stack_pool: StackPool,
     /// Next task id to hand out.
     next_task_id: AtomicU64,
     /// Next M id to hand out.
@@ -140,7 +134,7 @@ impl Sched {
             nmspinning: AtomicUsize::new(0),
             shutdown: AtomicBool::new(false),
             default_stack_size,
-            stack_pool: Mutex::new(Vec::new()),
+            stack_pool: StackPool::default(),
             next_task_id: AtomicU64::new(1),
             next_m_id: AtomicUsize::new(0),
             threads: Mutex::new(Vec::new()),
@@ -246,30 +240,5 @@ impl Sched {
         self.npidle.store(locked.idle_ps.len(), Ordering::SeqCst);
         self.sysmon.wake_if_asleep();
         Some(p)
-    }
-
-    /// Spare stack from the shared pool, if any.
-    pub fn stack_pool_take(&self, want: usize) -> Vec<Stack> {
-        let mut pool = self.stack_pool.lock();
-        let keep = pool.len().saturating_sub(want);
-        pool.split_off(keep)
-    }
-
-    /// Returns spare stacks to the shared pool, which keeps them without
-    /// their deep pages (Go's `shrinkstack`, see stack.rs); unmaps what does
-    /// not fit.
-    pub fn stack_pool_give(&self, mut stacks: Vec<Stack>) {
-        let room = STACK_POOL_MAX.saturating_sub(self.stack_pool.lock().len());
-        let excess = stacks.split_off(room.min(stacks.len()));
-        drop(excess);
-        for stack in &stacks {
-            stack.release_deep_pages();
-        }
-        // Another P may have filled the pool while we were in madvise.
-        let mut pool = self.stack_pool.lock();
-        let room = STACK_POOL_MAX.saturating_sub(pool.len());
-        pool.extend(stacks.drain(..room.min(stacks.len())));
-        drop(pool);
-        drop(stacks);
     }
 }

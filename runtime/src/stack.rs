@@ -15,9 +15,9 @@
 //!
 //! Go shrinks stacks at GC time (`shrinkstack`); our analogue is
 //! [`Stack::release_deep_pages`], which hands the pages below the top
-//! [`KEEP_RESIDENT`] bytes back to the kernel when a stack leaves a P's
-//! cache for the runtime's shared pool (processor.rs says why not on every
-//! task exit).
+//! [`KEEP_RESIDENT`] bytes back to the kernel once a stack has sat in the
+//! runtime's shared pool for a while (stack_pool.rs says when, and why not
+//! on every task exit).
 //!
 //! The guard: on Linux 6.13+ `madvise(MADV_GUARD_INSTALL)` marks it inside
 //! the same mapping, so a stack costs one VMA (and neighbouring stacks even
@@ -39,10 +39,10 @@ use std::sync::atomic::{AtomicU8, Ordering};
 /// and small enough that a million reservations fit in the address space.
 pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
 
-/// Bytes at the top of a stack left committed when it moves to the shared
-/// pool; the pages below go back to the kernel. Most tasks never go deeper,
+/// Bytes at the top of a stack left committed when the shared pool trims
+/// it; the pages below go back to the kernel. Most tasks never go deeper,
 /// so the stack's next owner starts without page faults. 32 KiB is a guess,
-/// not a measurement: it bounds the pool's resident memory at 32 MiB
+/// not a measurement: it bounds a trimmed pool's resident memory at 32 MiB
 /// (1,024 stacks) while sparing typical tasks any fault.
 pub const KEEP_RESIDENT: usize = 32 * 1024;
 
@@ -228,10 +228,52 @@ impl Stack {
 impl Drop for Stack {
     fn drop(&mut self) {
         // SAFETY: we own the whole mapping and nothing runs on it any more.
-        unsafe {
-            libc::munmap(self.base.as_ptr().cast(), self.len);
-        }
+        unsafe { unmap(self.base.as_ptr() as usize, self.len) };
     }
+}
+
+/// Unmaps `stacks` with one `munmap` per run of stacks that lie back to
+/// back in memory: stacks reserved together and freed together (tasks that
+/// started and ended about the same time) go in one call. Each `munmap`
+/// takes the address-space lock for writing and, once other threads of the
+/// process have run on other CPUs, interrupts those CPUs to flush their
+/// TLBs: per stack, that was much of the cost of a burst of short tasks.
+pub fn unmap_all(mut stacks: Vec<Stack>) {
+    stacks.sort_unstable_by_key(|stack| stack.base);
+    let mut run: Option<(usize, usize)> = None;
+    for stack in stacks {
+        let (start, len) = (stack.base.as_ptr() as usize, stack.len);
+        // Unmapped below, as part of its run.
+        std::mem::forget(stack);
+        run = match run {
+            Some((run_start, run_len)) if run_start + run_len == start => {
+                Some((run_start, run_len + len))
+            }
+            finished => {
+                if let Some((run_start, run_len)) = finished {
+                    // SAFETY: a run is whole stacks we owned (and forgot
+                    // above), on which nothing runs any more.
+                    unsafe { unmap(run_start, run_len) };
+                }
+                Some((start, len))
+            }
+        };
+    }
+    if let Some((run_start, run_len)) = run {
+        // SAFETY: as above.
+        unsafe { unmap(run_start, run_len) };
+    }
+}
+
+/// `munmap` of stacks.
+///
+/// # Safety
+/// `[start, start + len)` is whole stacks that the caller owns and that
+/// nothing uses any more.
+unsafe fn unmap(start: usize, len: usize) {
+    // SAFETY: the caller's promise: the range is ours and unused, so
+    // unmapping it affects nothing else in the program.
+    unsafe { libc::munmap(start as *mut libc::c_void, len) };
 }
 
 fn too_big(size: usize) -> io::Error {

@@ -80,6 +80,10 @@ pub struct Stats {
     /// Net polls (`epoll_wait` calls) made, and tasks they readied.
     pub net_polls: u64,
     pub net_polled_ready: u64,
+    /// Spare stacks in the runtime's shared pool, and how many of them
+    /// have given their deep pages back to the OS (stack_pool.rs).
+    pub pooled_stacks: usize,
+    pub trimmed_stacks: usize,
 }
 
 /// A snapshot of the current runtime's scheduler. Panics outside a task.
@@ -103,6 +107,7 @@ impl Stats {
                 .sum()
         };
         let spawned = sum(|c| &c.spawned);
+        let (untrimmed, trimmed_stacks) = sched.stack_pool.counts();
         let mut states = [0usize; 5];
         for p in sched.procs.iter() {
             p.all_tasks.count_states(&mut states);
@@ -131,6 +136,8 @@ impl Stats {
             net_waiters: sched.poller.waiters(),
             net_polls: sched.net_polls.load(Ordering::Relaxed),
             net_polled_ready: sched.net_polled_ready.load(Ordering::Relaxed),
+            pooled_stacks: untrimmed + trimmed_stacks,
+            trimmed_stacks,
         }
     }
 }

@@ -15,6 +15,10 @@
 //! - **poll**: if nobody has polled the network for 10 ms (every M busy),
 //!   sysmon polls it, so ready sockets are not left waiting behind long
 //!   computations.
+//! - **scavenge** (Go's background scavenger, for stacks only): every
+//!   10 ms, the spare stacks that have sat in the shared pool since the
+//!   last time give their deep pages back to the OS, and all of them do
+//!   before sysmon sleeps for want of busy Ps (stack_pool.rs).
 //!
 //! It sleeps 20 µs between looks while it finds syscalls to retake, backing
 //! off to 10 ms when it does not (Go's numbers), and once backed off, while
@@ -33,6 +37,7 @@ use crate::netpoll;
 use crate::processor::{RUNNING, SYSCALL};
 use crate::sched::Sched;
 use crate::schedule;
+use crate::stack_pool::Scavenge;
 use crate::stats::bump;
 
 /// Shortest nap between looks (Go's 20 µs).
@@ -46,6 +51,10 @@ const IDLE_LOOKS_BEFORE_BACKOFF: u32 = 50;
 /// nothing else to do before it is retaken anyway; also how stale the last
 /// net poll may get.
 const TIME_SLICE_NANOS: u64 = 10_000_000;
+
+/// How often the stack pool is scavenged: a stack that has sat in the
+/// pool for this long is trimmed at the next look (stack_pool.rs).
+const SCAVENGE_EVERY_NANOS: u64 = 10_000_000;
 
 /// What sysmon saw of a P at its last look (Go's `sysmontick`).
 #[derive(Clone, Copy, Default)]
@@ -130,6 +139,7 @@ fn sysmon(sched: &Arc<Sched>) {
     let mut seen = vec![Seen::default(); sched.procs.len()];
     let mut nap = MIN_NAP;
     let mut idle_looks = 0u32;
+    let mut last_scavenge = 0u64;
     loop {
         if idle_looks == 0 {
             nap = MIN_NAP;
@@ -139,19 +149,26 @@ fn sysmon(sched: &Arc<Sched>) {
         if !sched.sysmon.nap(nap) {
             return;
         }
+        let now = sched.now_nanos();
+        if now - last_scavenge >= SCAVENGE_EVERY_NANOS {
+            sched.stack_pool.scavenge(Scavenge::Aged);
+            last_scavenge = now;
+        }
         if sched.npidle.load(Ordering::SeqCst) == sched.procs.len() {
             // Only once the naps have backed off all the way: a runtime
             // that idles between bursts of work (a server between
             // requests) would otherwise send sysmon to sleep and wake it
             // with a futex call on nearly every burst. The nap stays long
             // afterwards, as Go's does unless a system call wakes it.
-            if nap >= MAX_NAP && !sched.sysmon.sleep_while_idle(sched) {
-                return;
+            if nap >= MAX_NAP {
+                sched.stack_pool.scavenge(Scavenge::All);
+                if !sched.sysmon.sleep_while_idle(sched) {
+                    return;
+                }
             }
             idle_looks += 1;
             continue;
         }
-        let now = sched.now_nanos();
         poll_if_forgotten(sched, now);
         if retake(sched, now, &mut seen) > 0 {
             idle_looks = 0;

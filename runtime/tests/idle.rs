@@ -54,3 +54,52 @@ fn idle_runtime_uses_under_five_percent_of_a_core() {
         "an idle runtime used {cpu:?} of CPU in {IDLE:?} (limit: 5% of one core)"
     );
 }
+
+/// Writes 64 KiB of this task's stack, below the 32 KiB a spare stack
+/// keeps when it is trimmed.
+fn use_deep_stack() {
+    let mut frame = [0u8; 64 * 1024];
+    std::hint::black_box(&mut frame);
+}
+
+#[test]
+fn an_idle_runtime_trims_its_spare_stacks() {
+    const TASKS: usize = 256;
+    const PATIENCE: Duration = Duration::from_secs(10);
+    grt::RuntimeBuilder::new().max_procs(2).run(|| {
+        // All alive at once, so that the Ps' caches overflow into the
+        // shared pool when they end.
+        let started = Arc::new(grt::sync::WaitGroup::new());
+        started.add(TASKS as i32);
+        let (release, released) = grt::chan::bounded::<()>(0);
+        let handles: Vec<_> = (0..TASKS)
+            .map(|_| {
+                let (started, released) = (Arc::clone(&started), released.clone());
+                grt::go(move || {
+                    use_deep_stack();
+                    started.done();
+                    assert!(released.recv().is_err(), "nothing is ever sent");
+                })
+            })
+            .collect();
+        started.wait();
+        drop(release);
+        for h in handles {
+            h.join().unwrap();
+        }
+        let ended = grt::stats();
+        assert!(ended.pooled_stacks > 0, "no stack reached the pool");
+        // The runtime now idles but for this task's timer; sysmon trims
+        // the pool before it goes to sleep.
+        let deadline = std::time::Instant::now() + PATIENCE;
+        let mut now = grt::stats();
+        while now.trimmed_stacks < now.pooled_stacks && std::time::Instant::now() < deadline {
+            grt::time::sleep(Duration::from_millis(20));
+            now = grt::stats();
+        }
+        assert_eq!(
+            now.trimmed_stacks, now.pooled_stacks,
+            "spare stacks still untrimmed after {PATIENCE:?}"
+        );
+    });
+}
