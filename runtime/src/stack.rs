@@ -238,9 +238,11 @@ impl Drop for Stack {
 /// takes the address-space lock for writing and, once other threads of the
 /// process have run on other CPUs, interrupts those CPUs to flush their
 /// TLBs: per stack, that was much of the cost of a burst of short tasks.
-pub fn unmap_all(mut stacks: Vec<Stack>) {
+/// Returns how many `munmap` calls it made.
+pub fn unmap_all(mut stacks: Vec<Stack>) -> usize {
     stacks.sort_unstable_by_key(|stack| stack.base);
     let mut run: Option<(usize, usize)> = None;
+    let mut calls = 0;
     for stack in stacks {
         let (start, len) = (stack.base.as_ptr() as usize, stack.len);
         // Unmapped below, as part of its run.
@@ -254,6 +256,7 @@ pub fn unmap_all(mut stacks: Vec<Stack>) {
                     // SAFETY: a run is whole stacks we owned (and forgot
                     // above), on which nothing runs any more.
                     unsafe { unmap(run_start, run_len) };
+                    calls += 1;
                 }
                 Some((start, len))
             }
@@ -262,7 +265,9 @@ pub fn unmap_all(mut stacks: Vec<Stack>) {
     if let Some((run_start, run_len)) = run {
         // SAFETY: as above.
         unsafe { unmap(run_start, run_len) };
+        calls += 1;
     }
+    calls
 }
 
 /// `munmap` of stacks.
@@ -348,6 +353,26 @@ mod tests {
             Some("rw-p"),
             "the usable part stays writable"
         );
+    }
+
+    #[test]
+    fn unmap_all_frees_back_to_back_stacks_in_one_call_and_spares_the_rest() {
+        let mut stacks: Vec<Option<Stack>> = Stack::reserve(64 * 1024, 6)
+            .unwrap()
+            .into_iter()
+            .map(Some)
+            .collect();
+        let freed = [4, 1, 2].map(|i| stacks[i].take().unwrap());
+        assert_eq!(unmap_all(freed.into()), 2, "1-2 are one run, 4 another");
+        for stack in stacks.iter().flatten() {
+            let (_, guard_end) = stack.guard();
+            // SAFETY: the kept stacks are still ours: writing their lowest
+            // and highest bytes would fault if the runs had overrun.
+            unsafe {
+                *(guard_end as *mut u8) = 1;
+                *stack.top().sub(1) = 1;
+            }
+        }
     }
 
     #[test]

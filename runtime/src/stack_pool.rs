@@ -12,16 +12,17 @@
 //! and each takes the address-space lock that every page fault and `mmap`
 //! of the process also takes. Under a burst of short tasks (100,000 sleepers
 //! ending while the next 100,000 start) those calls were most of the burst:
-//! 9.2 µs per sleeper with them, 2.7 µs without (docs/benchmarks.md,
+//! 9.1–9.8 µs per sleeper with them, 2.0–2.8 µs without (docs/benchmarks.md,
 //! timers_many). Go does not trim on the way in either: its scavenger gives
 //! memory back in the background. So stacks arrive *untrimmed* and are
 //! handed out again most-recent first (the warmest), and sysmon calls
 //! [`StackPool::scavenge`] now and then, which trims the untrimmed stacks
 //! that have sat in the pool since its previous call. A stack that passes
 //! through the pool between two calls never pays for an `madvise`; one that
-//! stays is trimmed by the second call after it arrived; and sysmon trims
-//! everything before it sleeps for want of busy Ps, so an idle runtime
-//! keeps only trimmed stacks.
+//! stays is trimmed by the second call after it arrived; and sysmon does not
+//! sleep for want of busy Ps while the pool holds untrimmed stacks, so the
+//! pool of an idle runtime is trimmed (each P's own cache keeps its few
+//! stacks as they were, warm for the next spawn).
 //!
 //! **How many to keep.** About [`STACK_POOL_MAX`]. The bound is kept by the
 //! scavenger too, not on the way in: the stacks a burst of ending tasks
@@ -51,15 +52,6 @@ use crate::stack::{self, Stack};
 /// bound it so that a burst of a million tasks does not pin a million
 /// stacks after it ends.
 pub const STACK_POOL_MAX: usize = 1024;
-
-/// What [`StackPool::scavenge`] trims.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Scavenge {
-    /// The untrimmed stacks that were already here at the previous call.
-    Aged,
-    /// Every untrimmed stack: the runtime is going idle.
-    All,
-}
 
 #[derive(Default)]
 pub struct StackPool {
@@ -97,17 +89,14 @@ impl StackPool {
         self.inner.lock().untrimmed.append(&mut stacks);
     }
 
-    /// Trims the untrimmed stacks `which` says, and unmaps what the pool
-    /// holds beyond its bound: aged stacks first, then trimmed ones
-    /// (module doc). The system calls are made outside the lock, so Ps that
-    /// take or give meanwhile do not wait for them.
-    pub fn scavenge(&self, which: Scavenge) {
+    /// Trims the untrimmed stacks that were here at the previous call, and
+    /// unmaps what the pool holds beyond its bound: those stacks first,
+    /// then trimmed ones (module doc). The system calls are made outside the
+    /// lock, so Ps that take or give meanwhile do not wait for them.
+    pub fn scavenge(&self) {
         let mut inner = self.inner.lock();
-        let n = match which {
-            Scavenge::Aged => inner.aged,
-            Scavenge::All => inner.untrimmed.len(),
-        };
-        let mut trimming: Vec<Stack> = inner.untrimmed.drain(..n).collect();
+        let aged = inner.aged;
+        let mut trimming: Vec<Stack> = inner.untrimmed.drain(..aged).collect();
         inner.aged = inner.untrimmed.len();
         let held = inner.untrimmed.len() + inner.trimmed.len() + trimming.len();
         let over = held.saturating_sub(STACK_POOL_MAX);
@@ -124,6 +113,11 @@ impl StackPool {
             stack.release_deep_pages();
         }
         self.inner.lock().trimmed.append(&mut trimming);
+    }
+
+    /// Whether some stack here still waits to be trimmed.
+    pub fn has_untrimmed(&self) -> bool {
+        !self.inner.lock().untrimmed.is_empty()
     }
 
     /// Unmaps every stack the pool holds (the runtime has ended).
@@ -173,22 +167,25 @@ mod tests {
     fn a_stack_is_trimmed_only_once_it_has_sat_through_a_scavenge() {
         let pool = StackPool::default();
         pool.give(vec![used_stack()]);
-        pool.scavenge(Scavenge::Aged);
+        pool.scavenge();
         assert_eq!(pool.counts(), (1, 0), "it arrived since the last look");
-        pool.scavenge(Scavenge::Aged);
+        pool.scavenge();
         assert_eq!(pool.counts(), (0, 1));
         let stack = pool.take(1).pop().unwrap();
         assert_eq!(ends(&stack), (0, 0xCD), "deep page released, top kept");
     }
 
     #[test]
-    fn a_stack_taken_between_two_scavenges_keeps_its_pages() {
+    fn a_stack_taken_and_given_back_starts_its_wait_again() {
         let pool = StackPool::default();
-        pool.scavenge(Scavenge::Aged);
         pool.give(vec![used_stack()]);
+        pool.scavenge();
+        // Aged now; taken and given back, it is new again, and the next
+        // scavenge leaves it alone.
         let stack = pool.take(1).pop().unwrap();
         pool.give(vec![stack]);
-        pool.scavenge(Scavenge::Aged);
+        pool.scavenge();
+        assert_eq!(pool.counts(), (1, 0));
         let stack = pool.take(1).pop().unwrap();
         assert_eq!(ends(&stack), (0xAB, 0xCD));
     }
@@ -197,21 +194,24 @@ mod tests {
     fn taking_below_the_aged_mark_lowers_it() {
         let pool = StackPool::default();
         pool.give(vec![used_stack(), used_stack()]);
-        pool.scavenge(Scavenge::Aged);
+        pool.scavenge();
         // Both aged; both taken; one given back: it is new, not aged.
         let mut both = pool.take(2);
         pool.give(vec![both.pop().unwrap()]);
-        pool.scavenge(Scavenge::Aged);
+        pool.scavenge();
         assert_eq!(pool.counts(), (1, 0));
     }
 
     #[test]
-    fn going_idle_trims_everything_and_take_prefers_untrimmed() {
+    fn take_prefers_untrimmed_stacks() {
         let pool = StackPool::default();
         pool.give(vec![used_stack()]);
-        pool.scavenge(Scavenge::All);
+        pool.scavenge();
+        pool.scavenge();
         assert_eq!(pool.counts(), (0, 1));
+        assert!(!pool.has_untrimmed());
         pool.give(vec![used_stack()]);
+        assert!(pool.has_untrimmed());
         let first = pool.take(1).pop().unwrap();
         assert_eq!(ends(&first), (0xAB, 0xCD), "the untrimmed one first");
         let second = pool.take(1).pop().unwrap();
@@ -223,14 +223,14 @@ mod tests {
     fn a_scavenge_unmaps_aged_stacks_beyond_the_bound() {
         let pool = StackPool::default();
         pool.give(Stack::reserve(SIZE, STACK_POOL_MAX + 3).unwrap());
-        pool.scavenge(Scavenge::Aged);
+        pool.scavenge();
         assert_eq!(pool.counts(), (STACK_POOL_MAX + 3, 0), "none aged yet");
         pool.give(vec![Stack::new(SIZE).unwrap()]);
-        pool.scavenge(Scavenge::Aged);
+        pool.scavenge();
         // Four over: four of the aged are unmapped, the rest trimmed; the
         // stack given since the last scavenge waits for the next.
         assert_eq!(pool.counts(), (1, STACK_POOL_MAX - 1));
-        pool.scavenge(Scavenge::Aged);
+        pool.scavenge();
         assert_eq!(pool.counts(), (0, STACK_POOL_MAX));
         pool.clear();
         assert_eq!(pool.counts(), (0, 0));

@@ -17,8 +17,8 @@
 //!   computations.
 //! - **scavenge** (Go's background scavenger, for stacks only): every
 //!   10 ms, the spare stacks that have sat in the shared pool since the
-//!   last time give their deep pages back to the OS, and all of them do
-//!   before sysmon sleeps for want of busy Ps (stack_pool.rs).
+//!   last time give their deep pages back to the OS; sysmon does not sleep
+//!   for want of busy Ps until none is left untrimmed (stack_pool.rs).
 //!
 //! It sleeps 20 µs between looks while it finds syscalls to retake, backing
 //! off to 10 ms when it does not (Go's numbers), and once backed off, while
@@ -37,7 +37,6 @@ use crate::netpoll;
 use crate::processor::{RUNNING, SYSCALL};
 use crate::sched::Sched;
 use crate::schedule;
-use crate::stack_pool::Scavenge;
 use crate::stats::bump;
 
 /// Shortest nap between looks (Go's 20 µs).
@@ -107,16 +106,21 @@ impl SysmonNote {
         !state.shutdown
     }
 
-    /// Sleeps while every P is idle; false if the runtime is ending.
+    /// Sleeps while every P is idle and the stack pool has nothing left to
+    /// trim (it is trimmed by the naps meanwhile); false if the runtime is
+    /// ending.
     fn sleep_while_idle(&self, sched: &Sched) -> bool {
         let mut state = self.state.lock();
         self.asleep.store(true, Ordering::SeqCst);
         // The store-buffer pattern with `idle_p_get` (it stores `npidle`,
         // then loads `asleep`): either it sees us asleep and wakes us, or
-        // we see its P taken here.
+        // we see its P taken here. A burst that took a P and gave it back
+        // before we looked gave its stacks to the pool first, so reading
+        // its `npidle` store, we see them.
         while !state.shutdown
             && !state.woken
             && sched.npidle.load(Ordering::SeqCst) == sched.procs.len()
+            && !sched.stack_pool.has_untrimmed()
         {
             self.wake.wait(&mut state);
         }
@@ -151,7 +155,7 @@ fn sysmon(sched: &Arc<Sched>) {
         }
         let now = sched.now_nanos();
         if now - last_scavenge >= SCAVENGE_EVERY_NANOS {
-            sched.stack_pool.scavenge(Scavenge::Aged);
+            sched.stack_pool.scavenge();
             last_scavenge = now;
         }
         if sched.npidle.load(Ordering::SeqCst) == sched.procs.len() {
@@ -160,11 +164,8 @@ fn sysmon(sched: &Arc<Sched>) {
             // requests) would otherwise send sysmon to sleep and wake it
             // with a futex call on nearly every burst. The nap stays long
             // afterwards, as Go's does unless a system call wakes it.
-            if nap >= MAX_NAP {
-                sched.stack_pool.scavenge(Scavenge::All);
-                if !sched.sysmon.sleep_while_idle(sched) {
-                    return;
-                }
+            if nap >= MAX_NAP && !sched.sysmon.sleep_while_idle(sched) {
+                return;
             }
             idle_looks += 1;
             continue;
