@@ -9,7 +9,7 @@
 //! Its command line is the part of the `chat` binary's that `chat-load`
 //! uses (`--addr`, `--pong-wait`, and limits through `--server-arg`), and
 //! its first line says where it listens, as `chat`'s does. It serves only
-//! WebSockets (`/ws?room=NAME`); SIGINT ends it.
+//! WebSockets (`/ws?room=NAME`); SIGTERM or SIGINT ends it.
 
 use std::process::ExitCode;
 use std::time::Duration;

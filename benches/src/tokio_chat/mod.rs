@@ -62,9 +62,9 @@
 //! - Left out, since `chat-load` never exercises them and none is on the
 //!   path of a message: the page at `/`, the origin check (`chat-load`
 //!   sends no `Origin`, which grt's chat accepts too), graceful shutdown
-//!   (SIGINT just ends the process, which is all `chat-load` waits for),
-//!   statistics, and the accept key's format check (tungstenite hashes
-//!   whatever it is given).
+//!   (SIGTERM or SIGINT just ends the process, which is all `chat-load`
+//!   waits for), statistics, and the accept key's format check
+//!   (tungstenite hashes whatever it is given).
 
 mod client;
 mod hub;

@@ -238,12 +238,16 @@ impl Server {
         })
     }
 
-    /// Stops a server we started, as Ctrl-C would.
+    /// Stops a server we started, as `kill` would. SIGTERM, not SIGINT:
+    /// a program started in the background by a non-interactive shell
+    /// (`cmd &` in a script, nohup) has SIGINT ignored, and passes that on
+    /// to its children; a server whose runtime does not take the signal
+    /// over (tokio's, the default action) would never hear it.
     fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             // SAFETY: kill(2) with a pid we started and have not waited
             // for, so it is still ours.
-            unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+            unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
             let _ = child.wait();
         }
     }
