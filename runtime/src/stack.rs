@@ -241,33 +241,23 @@ impl Drop for Stack {
 /// Returns how many `munmap` calls it made.
 pub fn unmap_all(mut stacks: Vec<Stack>) -> usize {
     stacks.sort_unstable_by_key(|stack| stack.base);
-    let mut run: Option<(usize, usize)> = None;
-    let mut calls = 0;
+    // (start, len) of each run of back-to-back stacks.
+    let mut runs: Vec<(usize, usize)> = Vec::new();
     for stack in stacks {
         let (start, len) = (stack.base.as_ptr() as usize, stack.len);
         // Unmapped below, as part of its run.
         std::mem::forget(stack);
-        run = match run {
-            Some((run_start, run_len)) if run_start + run_len == start => {
-                Some((run_start, run_len + len))
-            }
-            finished => {
-                if let Some((run_start, run_len)) = finished {
-                    // SAFETY: a run is whole stacks we owned (and forgot
-                    // above), on which nothing runs any more.
-                    unsafe { unmap(run_start, run_len) };
-                    calls += 1;
-                }
-                Some((start, len))
-            }
-        };
+        match runs.last_mut() {
+            Some((run_start, run_len)) if *run_start + *run_len == start => *run_len += len,
+            _ => runs.push((start, len)),
+        }
     }
-    if let Some((run_start, run_len)) = run {
-        // SAFETY: as above.
-        unsafe { unmap(run_start, run_len) };
-        calls += 1;
+    for &(start, len) in &runs {
+        // SAFETY: a run is whole stacks we owned (and forgot above), on
+        // which nothing runs any more.
+        unsafe { unmap(start, len) };
     }
-    calls
+    runs.len()
 }
 
 /// `munmap` of stacks.
