@@ -282,11 +282,7 @@ fn shutdown_wakes_a_task_blocked_reading() {
             grt::go(move || (&*conn).read(&mut [0u8; 8]))
         };
         // Wait until the reader is parked on the socket, then cut it off.
-        let deadline = Instant::now() + PATIENCE;
-        while grt::stats().net_waiters == 0 {
-            assert!(Instant::now() < deadline, "the reader never parked");
-            grt::yield_now();
-        }
+        yield_until(|| grt::stats().net_waiters > 0, "the reader never parked");
         conn.shutdown(Shutdown::Both).unwrap();
         reader.join().unwrap()
     });
@@ -335,16 +331,21 @@ fn a_read_deadline_bounds_every_later_read_until_cleared() {
     });
 }
 
-/// Yields until `task` is parked waiting on a socket.
-fn until_waiting_on_io(task: &grt::TaskHandle) {
+/// Yields until `done` says so, failing with `never` after `PATIENCE`.
+fn yield_until(done: impl Fn() -> bool, never: &str) {
     let deadline = Instant::now() + PATIENCE;
-    while task.wait_reason() != grt::WaitReason::IoWait {
-        assert!(
-            Instant::now() < deadline,
-            "the task never waited on its socket"
-        );
+    while !done() {
+        assert!(Instant::now() < deadline, "{never}");
         grt::yield_now();
     }
+}
+
+/// Yields until `task` is parked waiting on a socket.
+fn until_waiting_on_io(task: &grt::TaskHandle) {
+    yield_until(
+        || task.wait_reason() == grt::WaitReason::IoWait,
+        "the task never waited on its socket",
+    );
 }
 
 /// A connected TCP pair: ours, shared so that tasks can read it while
@@ -404,14 +405,14 @@ fn a_deadline_set_while_two_reads_wait_stops_both() {
     RuntimeBuilder::new().run(|| {
         let (conn, peer) = shared_connection();
         let readers = [reader(&conn), reader(&conn)];
-        let deadline = Instant::now() + PATIENCE;
-        while !readers
-            .iter()
-            .all(|reader| reader.task().state() == grt::TaskState::Waiting)
-        {
-            assert!(Instant::now() < deadline, "the readers never both waited");
-            grt::yield_now();
-        }
+        yield_until(
+            || {
+                readers
+                    .iter()
+                    .all(|reader| reader.task().state() == grt::TaskState::Waiting)
+            },
+            "the readers never both waited",
+        );
         // Data for one read if the deadline is missed, the end for the other.
         let (done, rescue) = rescue(peer);
         conn.set_read_deadline(Some(Instant::now())).unwrap();
@@ -548,14 +549,10 @@ fn data_and_close_arriving_together_always_reach_the_reader() {
                     .unwrap();
             }
             drop(conn);
-            let deadline = Instant::now() + PATIENCE;
-            while !reader.is_finished() {
-                assert!(
-                    Instant::now() < deadline,
-                    "round {round}: the reader never woke"
-                );
-                grt::yield_now();
-            }
+            yield_until(
+                || reader.is_finished(),
+                &format!("round {round}: the reader never woke"),
+            );
             reader.join().unwrap()
         });
         assert!(reads <= 5, "round {round}: {reads} bytes");
